@@ -1,0 +1,507 @@
+/*
+ * sb_ring.c - control path of the ring: attach/detach, the publishers'
+ * gating scan, lapping and corruption recovery, waiting, abort and repair.
+ * The data path is inline in sb_ring.h; nothing here runs per record in
+ * steady state except, rarely, sbi_pub_regate (once per lap at most when
+ * subscribers keep up).
+ *
+ * Design note: the two store-then-load handshakes.
+ *  1. Subscriber join vs. gating scan.  A joining tethered subscriber stores
+ *     its cursor and state, issues a SEQ_CST fence and re-reads tail; a
+ *     publisher's scan loads tail, issues a SEQ_CST fence and reads the
+ *     slots.  Either the scan sees the new slot, or the joiner's re-read of
+ *     tail is at least the tail the scan started from; the scan's limit is
+ *     min(that tail, tethered cursors) + capacity, so in both cases the
+ *     publisher cannot overrun the cursor the joiner ends up with.
+ *  2. Sleeper vs. doorbell.  A sleeper increments sleepers, reads bell, issues
+ *     a SEQ_CST fence and re-checks tail before futex_wait(bell); a publisher
+ *     that saw blocking != 0 stores tail, issues a SEQ_CST fence and reads
+ *     sleepers.  Either the sleeper sees the new tail, or the publisher sees
+ *     the sleeper and bumps bell (futex_wait then returns at once).
+ */
+#include "sb_ring.h"
+
+#include <limits.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sb_log.h"
+
+#define SPIN_BEFORE_YIELD 1024
+#define SLEEP_SLICE_NS    1000000u /* re-check at least every 1 ms while asleep */
+
+static void update_hwm(_Atomic uint32_t *hwm, uint32_t v)
+{
+	uint32_t cur = sb_load_relaxed(hwm);
+
+	/* SEQ_CST: part of handshake 1; a scan that reads hwm after its fence
+	 * covers every slot whose state store preceded ours. */
+	while (cur < v && !atomic_compare_exchange_weak(hwm, &cur, v))
+		;
+}
+
+/* ------------------------------------------------------------ publishers */
+
+static int take_mode(struct sb_prod_ctl *prod, enum sb_pub_mode mode)
+{
+	uint32_t cur = sb_load_relaxed(&prod->publishers);
+
+	/* ACQ_REL: a publisher that takes the ring sees everything the previous
+	 * holder did before releasing it (head, tail, next_seq). */
+	for (;;) {
+		uint32_t want;
+
+		if (mode == SB_PUB_EXCLUSIVE) {
+			if (cur != 0)
+				return sbi_error(SB_EBUSY, "exclusive publisher refused: %s attached",
+						 (cur & SB_PUBS_EXCLUSIVE_BIT) ? "an exclusive publisher is"
+									   : "shared publishers are");
+			want = SB_PUBS_EXCLUSIVE_BIT;
+		} else {
+			if (cur & SB_PUBS_EXCLUSIVE_BIT)
+				return sbi_error(SB_EBUSY, "shared publisher refused: an exclusive publisher is attached");
+			want = cur + 1;
+		}
+		if (atomic_compare_exchange_weak_explicit(&prod->publishers, &cur, want, memory_order_acq_rel,
+							  memory_order_relaxed))
+			return SB_OK;
+	}
+}
+
+static void drop_mode(struct sb_prod_ctl *prod, bool exclusive)
+{
+	/* RELEASE: pairs with the ACQ_REL CAS in take_mode. */
+	if (exclusive)
+		atomic_fetch_and_explicit(&prod->publishers, ~SB_PUBS_EXCLUSIVE_BIT, memory_order_release);
+	else
+		atomic_fetch_sub_explicit(&prod->publishers, 1, memory_order_release);
+}
+
+int sb_ring_pub_attach(struct sb_ring_pub *pub, const struct sb_seg *seg, enum sb_pub_mode mode)
+{
+	struct sb_prod_ctl *prod;
+	uint32_t i;
+	int rc;
+
+	if (!pub || !seg || !seg->base || (mode != SB_PUB_SHARED && mode != SB_PUB_EXCLUSIVE))
+		return sbi_error(SB_EINVAL, "publisher attach: bad arguments");
+	memset(pub, 0, sizeof(*pub));
+	if (seg->access == SB_SEG_SUBSCRIBER)
+		return sbi_error(SB_EACCES, "topic %s: segment mapped for subscribing cannot publish", seg->hdr->name);
+	prod = seg->prod;
+	rc = take_mode(prod, mode);
+	if (rc < 0)
+		return rc;
+	if (mode == SB_PUB_EXCLUSIVE &&
+	    sb_load_relaxed(&prod->head) != sb_load_relaxed(&prod->tail)) {
+		drop_mode(prod, true);
+		return sbi_error(SB_ESTATE, "topic %s: claim [%llu, %llu) left open by a dead publisher; repair first",
+				 seg->hdr->name, (unsigned long long)sb_load_relaxed(&prod->tail),
+				 (unsigned long long)sb_load_relaxed(&prod->head));
+	}
+	for (i = 0; i < seg->max_pubs; i++) {
+		uint32_t expect = SB_SLOT_FREE;
+
+		/* ACQ_REL: the slot's previous owner's writes are complete. */
+		if (atomic_compare_exchange_strong_explicit(&prod->pub[i].state, &expect, SB_SLOT_PUBLISHER,
+							    memory_order_acq_rel, memory_order_relaxed))
+			break;
+	}
+	if (i == seg->max_pubs) {
+		drop_mode(prod, mode == SB_PUB_EXCLUSIVE);
+		return sbi_error(SB_ENOSPC, "topic %s: all %u publisher slots in use", seg->hdr->name,
+				 seg->max_pubs);
+	}
+	update_hwm(&prod->pub_slots_hwm, i + 1);
+	pub->slot = &prod->pub[i];
+	pub->slot->pid = (uint32_t)getpid();
+	/* RELAXED: statistics and intent are read only by monitors/repairers. */
+	sb_store_relaxed(&pub->slot->intent_pos, UINT64_MAX);
+	sb_store_relaxed(&pub->slot->intent_len, 0);
+	pub->slot_idx = (uint16_t)i;
+	pub->data = seg->data;
+	pub->cap = seg->data_size;
+	pub->mask = seg->data_size - 1;
+	pub->prod = prod;
+	pub->subs = seg->subs;
+	pub->max_record = seg->max_record;
+	pub->max_subs = seg->max_subs;
+	pub->exclusive = mode == SB_PUB_EXCLUSIVE;
+	pub->gate_limit = 0; /* first claim scans the subscribers */
+	pub->head = sb_load_relaxed(&prod->head);
+	pub->next_seq = sb_load_relaxed(&prod->next_seq);
+	pub->records = sb_load_relaxed(&pub->slot->records);
+	pub->seg = seg;
+	return SB_OK;
+}
+
+void sb_ring_pub_detach(struct sb_ring_pub *pub)
+{
+	if (!pub || !pub->slot)
+		return;
+	if (pub->claim_open)
+		sb_ring_abort(pub);
+	sb_store_relaxed(&pub->slot->intent_pos, UINT64_MAX);
+	/* RELEASE: pairs with the ACQ_REL slot CAS of the next owner. */
+	sb_store_release(&pub->slot->state, SB_SLOT_FREE);
+	drop_mode(pub->prod, pub->exclusive);
+	pub->slot = NULL;
+}
+
+int sbi_pub_regate(struct sb_ring_pub *pub, uint64_t end)
+{
+	const struct sb_sub_area *subs = pub->subs;
+	/* ACQUIRE: pairs with the committers' RELEASE of tail; it is the bound
+	 * for subscribers joining concurrently (handshake 1). */
+	uint64_t min = sb_load_acquire(&pub->prod->tail);
+	uint32_t hwm;
+
+	atomic_thread_fence(memory_order_seq_cst); /* handshake 1 */
+	hwm = sb_load_acquire(&subs->sub_slots_hwm);
+	if (hwm > pub->max_subs)
+		hwm = pub->max_subs;
+	for (uint32_t i = 0; i < hwm; i++) {
+		const struct sb_sub_slot *s = &subs->sub[i];
+
+		/* ACQUIRE on state and cursor: pairs with the subscriber's RELEASE
+		 * of its cursor after reading (consume) and with its state store
+		 * at join, which follows the store of its initial cursor. */
+		if (sb_load_acquire(&s->state) == SB_SLOT_TETHERED) {
+			uint64_t c = sb_load_acquire(&s->cursor);
+			if (c < min)
+				min = c;
+		}
+	}
+	pub->gate_limit = min + pub->cap;
+	if (end > pub->gate_limit) {
+		/* RELAXED: statistics; single writer. */
+		sb_store_relaxed(&pub->slot->backpressure, sb_load_relaxed(&pub->slot->backpressure) + 1);
+		return SB_EBACKPRESSURE;
+	}
+	return SB_OK;
+}
+
+/* Visit every header of the claim [start, end) with fn. */
+static void for_each_claimed(struct sb_ring_pub *pub, void (*fn)(struct sb_rec_hdr *))
+{
+	uint64_t h = pub->claim_start;
+
+	while (h < pub->claim_end) {
+		uint64_t room = pub->cap - (h & pub->mask);
+		struct sb_rec_hdr *rh;
+
+		if (room < SB_REC_HDR_SIZE) {
+			h += room;
+			continue;
+		}
+		rh = (struct sb_rec_hdr *)(pub->data + (h & pub->mask));
+		h += rh->type == SB_REC_PAD ? SB_REC_HDR_SIZE + rh->len : sb_rec_size(rh->len);
+		fn(rh);
+	}
+}
+
+static void mark_abort(struct sb_rec_hdr *rh)
+{
+	if (rh->type != SB_REC_PAD)
+		rh->type = SB_REC_ABORT;
+}
+
+int sb_ring_abort(struct sb_ring_pub *pub)
+{
+	if (!pub || !pub->claim_open)
+		return SB_ESTATE;
+	for_each_claimed(pub, mark_abort);
+	/* RELAXED: statistics; single writer. */
+	sb_store_relaxed(&pub->slot->aborted, sb_load_relaxed(&pub->slot->aborted) + pub->claim_n);
+	pub->claim_n = 0;
+	return sb_ring_commit(pub);
+}
+
+/* ------------------------------------------------------------ subscribers */
+
+int sb_ring_sub_attach(struct sb_ring_sub *sub, const struct sb_seg *seg, enum sb_sub_kind kind,
+		       enum sb_sub_start start, enum sb_wait_strategy wait)
+{
+	struct sb_sub_area *subs;
+	struct sb_sub_slot *slot;
+	uint64_t t, cursor;
+	uint32_t i;
+
+	if (!sub || !seg || !seg->base || kind > SB_SUB_UNTETHERED || start > SB_START_OLDEST ||
+	    wait > SB_WAIT_BLOCK)
+		return sbi_error(SB_EINVAL, "subscriber attach: bad arguments");
+	memset(sub, 0, sizeof(*sub));
+	subs = seg->subs;
+	for (i = 0; i < seg->max_subs; i++) {
+		uint32_t expect = SB_SLOT_FREE;
+
+		/* ACQ_REL: the previous owner's writes to the slot are complete. */
+		if (atomic_compare_exchange_strong_explicit(&subs->sub[i].state, &expect, SB_SLOT_JOINING,
+							    memory_order_acq_rel, memory_order_relaxed))
+			break;
+	}
+	if (i == seg->max_subs)
+		return sbi_error(SB_ENOSPC, "topic %s: all %u subscriber slots in use", seg->hdr->name,
+				 seg->max_subs);
+	slot = &subs->sub[i];
+	if (kind == SB_SUB_UNTETHERED) {
+		sub->copy_buf = malloc(seg->max_record ? seg->max_record : 1);
+		if (!sub->copy_buf) {
+			sb_store_release(&slot->state, SB_SLOT_FREE);
+			return sbi_error(SB_ENOMEM, "subscriber copy buffer of %u bytes", seg->max_record);
+		}
+	}
+	slot->pid = (uint32_t)getpid();
+	/* RELAXED: published by the state store below. */
+	sb_store_relaxed(&slot->consumed, 0);
+	sb_store_relaxed(&slot->lost, 0);
+	sb_store_relaxed(&slot->laps, 0);
+
+	sub->data = seg->data;
+	sub->cap = seg->data_size;
+	sub->mask = seg->data_size - 1;
+	sub->prod = seg->prod;
+	sub->subs = subs;
+	sub->slot = slot;
+	sub->slot_idx = (uint16_t)i;
+	sub->max_record = seg->max_record;
+	sub->kind = (uint8_t)kind;
+	sub->wait = (uint8_t)wait;
+	sub->seg = seg;
+
+	/* ACQUIRE pairs with the committers' RELEASE of tail. */
+	t = sb_load_acquire(&seg->prod->tail);
+	cursor = t;
+	if (start == SB_START_OLDEST) {
+		/* Lap boundaries are always record boundaries (records never
+		 * straddle the end), so the oldest intact one is the first
+		 * multiple of the capacity at or above head - capacity. */
+		uint64_t h = sb_load_relaxed(&seg->prod->head);
+		uint64_t b = h > sub->cap ? (h - sub->cap + sub->mask) & ~sub->mask : 0;
+
+		cursor = b < t ? b : t;
+	}
+	sb_store_relaxed(&slot->cursor, cursor);
+	update_hwm(&subs->sub_slots_hwm, i + 1);
+	/* SEQ_CST store then fence: handshake 1 (the store also RELEASEs the
+	 * cursor written above to the gating scans' ACQUIRE of state). */
+	atomic_store(&slot->state, kind == SB_SUB_TETHERED ? SB_SLOT_TETHERED : SB_SLOT_UNTETHERED);
+	atomic_thread_fence(memory_order_seq_cst);
+	t = sb_load_acquire(&seg->prod->tail);
+	if (start == SB_START_LATEST) {
+		cursor = t;
+		/* RELEASE: pairs with the gating scan's ACQUIRE of cursor. */
+		sb_store_release(&slot->cursor, cursor);
+	}
+	/* Until the cursor reaches t a concurrent publisher may not have seen
+	 * this slot yet, so reads before t are validated like untethered ones. */
+	sub->safe_from = t;
+	sub->cursor = cursor;
+	sub->cached_tail = cursor;
+	sub->peek_end = cursor;
+	if (wait == SB_WAIT_BLOCK)
+		atomic_fetch_add(&subs->blocking, 1); /* SEQ_CST: see handshake 2 */
+	return SB_OK;
+}
+
+void sb_ring_sub_detach(struct sb_ring_sub *sub)
+{
+	if (!sub || !sub->slot)
+		return;
+	if (sub->wait == SB_WAIT_BLOCK)
+		atomic_fetch_sub(&sub->subs->blocking, 1);
+	/* RELEASE: the slot stops gating; pairs with the next owner's CAS. */
+	sb_store_release(&sub->slot->state, SB_SLOT_FREE);
+	free(sub->copy_buf);
+	sub->copy_buf = NULL;
+	sub->slot = NULL;
+}
+
+/* Jump to the newest record: the next record's seq tells the exact loss. */
+static void resync_to_tail(struct sb_ring_sub *sub)
+{
+	/* ACQUIRE pairs with the committers' RELEASE of tail. */
+	uint64_t t = sb_load_acquire(&sub->prod->tail);
+
+	sub->cursor = t;
+	sub->cached_tail = t;
+	sub->peek_end = t;
+	sub->peek_n = 0;
+	/* RELEASE: pairs with the gating scan's ACQUIRE of cursor. */
+	sb_store_release(&sub->slot->cursor, t);
+}
+
+int sbi_sub_lapped(struct sb_ring_sub *sub)
+{
+	uint64_t at = sub->cursor;
+
+	resync_to_tail(sub);
+	sub->laps++;
+	/* RELAXED: statistics; single writer. */
+	sb_store_relaxed(&sub->slot->laps, sub->laps);
+	return sbi_error(SB_ELAPPED, "topic %s: subscriber %u overrun at position %llu, resumed at %llu",
+			 sub->seg->hdr->name, sub->slot_idx, (unsigned long long)at,
+			 (unsigned long long)sub->cursor);
+}
+
+int sbi_sub_bad_record(struct sb_ring_sub *sub, uint64_t pos, const struct sb_rec_hdr *h)
+{
+	const char *what;
+	uint64_t room = sub->cap - (pos & sub->mask);
+
+	if (h->type != SB_REC_DATA && h->type != SB_REC_PAD && h->type != SB_REC_ABORT)
+		what = "unknown record type";
+	else if (h->type == SB_REC_DATA && h->len > sub->max_record)
+		what = "length exceeds the topic's max record";
+	else if (h->type == SB_REC_PAD && SB_REC_HDR_SIZE + (uint64_t)h->len != room)
+		what = "padding does not end at the end of the ring";
+	else if (sb_rec_size(h->len) > room)
+		what = "record runs past the end of the ring";
+	else if (h->type == SB_REC_DATA && sub->seq_known && h->seq < sub->expected_seq)
+		what = "sequence number went backwards";
+	else
+		what = "record runs past the publish frontier";
+	sbi_error(SB_ECORRUPT,
+		  "topic %s: corrupt record at position %llu: %s (type 0x%04x len %u seq %llu); skipped to %llu",
+		  sub->seg->hdr->name, (unsigned long long)pos, what, h->type, h->len,
+		  (unsigned long long)h->seq, (unsigned long long)sb_load_relaxed(&sub->prod->tail));
+	resync_to_tail(sub);
+	return SB_ECORRUPT;
+}
+
+/* --------------------------------------------------------------- waiting */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static bool has_data(const struct sb_ring_sub *sub)
+{
+	/* ACQUIRE pairs with the committers' RELEASE of tail. */
+	return sb_load_acquire(&sub->prod->tail) != sub->cursor;
+}
+
+static void futex_sleep(struct sb_ring_sub *sub, uint64_t max_ns)
+{
+	struct sb_sub_area *subs = sub->subs;
+	struct timespec ts;
+	uint32_t bell;
+
+	atomic_fetch_add(&subs->sleepers, 1); /* SEQ_CST: handshake 2 */
+	bell = atomic_load(&subs->bell);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (!has_data(sub)) {
+		if (max_ns > SLEEP_SLICE_NS)
+			max_ns = SLEEP_SLICE_NS;
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)max_ns;
+		/* Shared (not PRIVATE) futex: the word lives in a segment that
+		 * other processes map. */
+		syscall(SYS_futex, &subs->bell, FUTEX_WAIT, bell, &ts, NULL, 0);
+	}
+	atomic_fetch_sub(&subs->sleepers, 1);
+}
+
+int sb_ring_wait(struct sb_ring_sub *sub, uint64_t timeout_ns)
+{
+	uint64_t deadline = 0, spins = 0;
+
+	if (has_data(sub))
+		return SB_OK;
+	if (timeout_ns)
+		deadline = now_ns() + timeout_ns;
+	for (;;) {
+		if (has_data(sub))
+			return SB_OK;
+		if (++spins < SPIN_BEFORE_YIELD || sub->wait == SB_WAIT_SPIN) {
+			sb_cpu_relax();
+			if (deadline && (spins & 1023) == 0 && now_ns() >= deadline)
+				return SB_ETIMEDOUT;
+			continue;
+		}
+		if (deadline && now_ns() >= deadline)
+			return SB_ETIMEDOUT;
+		if (sub->wait == SB_WAIT_YIELD)
+			sched_yield();
+		else
+			futex_sleep(sub, deadline ? deadline - now_ns() : SLEEP_SLICE_NS);
+	}
+}
+
+void sbi_doorbell_ring(struct sb_sub_area *subs)
+{
+	atomic_thread_fence(memory_order_seq_cst); /* handshake 2 */
+	if (atomic_load_explicit(&subs->sleepers, memory_order_relaxed) != 0) {
+		atomic_fetch_add_explicit(&subs->bell, 1, memory_order_release);
+		syscall(SYS_futex, &subs->bell, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+	}
+}
+
+/* ---------------------------------------------------------------- repair */
+
+/* Write records covering [pos, end) that readers skip: ABORT records, or a
+ * PAD where the range reaches the end of the ring. */
+static void fill_aborted(const struct sb_seg *seg, uint64_t pos, uint64_t end, uint64_t seq)
+{
+	uint64_t cap = seg->data_size, mask = cap - 1;
+
+	while (pos < end) {
+		uint64_t room = cap - (pos & mask);
+		uint64_t piece = end - pos < room ? end - pos : room;
+		struct sb_rec_hdr *rh = (struct sb_rec_hdr *)(seg->data + (pos & mask));
+
+		if (piece >= SB_REC_HDR_SIZE) {
+			rh->seq = seq;
+			rh->len = (uint32_t)(piece - SB_REC_HDR_SIZE);
+			rh->type = piece == room ? SB_REC_PAD : SB_REC_ABORT;
+			rh->pub = UINT16_MAX;
+		}
+		pos += piece;
+	}
+}
+
+int sb_ring_repair(const struct sb_seg *seg, uint64_t stuck_tail)
+{
+	struct sb_prod_ctl *prod;
+	uint64_t t, h, end = 0;
+	uint32_t hwm;
+
+	if (!seg || !seg->base || seg->access != SB_SEG_ADMIN)
+		return sbi_error(SB_EINVAL, "repair needs an admin mapping");
+	prod = seg->prod;
+	t = sb_load_acquire(&prod->tail);
+	h = sb_load_relaxed(&prod->head);
+	if (t != stuck_tail || h == t)
+		return 0;
+	hwm = sb_load_acquire(&prod->pub_slots_hwm);
+	for (uint32_t i = 0; i < hwm && i < seg->max_pubs; i++) {
+		uint64_t ip = sb_load_relaxed(&prod->pub[i].intent_pos);
+		uint64_t il = sb_load_relaxed(&prod->pub[i].intent_len);
+
+		if (ip == t && il != 0 && il <= h - t)
+			end = t + il;
+	}
+	if (end == 0 && (sb_load_relaxed(&prod->publishers) & SB_PUBS_EXCLUSIVE_BIT))
+		end = h; /* one claimer only: the open claim is all of [tail, head) */
+	if (end == 0)
+		return sbi_error(SB_ECORRUPT, "topic %s: cannot establish the extent of the claim at %llu",
+				 seg->hdr->name, (unsigned long long)t);
+	fill_aborted(seg, t, end, sb_load_relaxed(&prod->next_seq));
+	/* RELEASE (CAS): pairs with the subscribers' ACQUIRE of tail, like a
+	 * commit; fails harmlessly if the owner committed after all. */
+	if (!atomic_compare_exchange_strong_explicit(&prod->tail, &t, end, memory_order_acq_rel,
+						     memory_order_relaxed))
+		return 0;
+	atomic_fetch_add_explicit(&prod->repairs, 1, memory_order_relaxed);
+	sbi_log(SB_LOG_WARN, "ring", "msg=\"repaired abandoned claim\" topic=%s from=%llu to=%llu",
+		seg->hdr->name, (unsigned long long)t, (unsigned long long)end);
+	return 1;
+}

@@ -1,0 +1,512 @@
+/*
+ * sb_segment.c - segment files: creation, validation, mapping.
+ *
+ * Design note.  A segment is trusted only after every header field has been
+ * checked against the file it came from, and the checks are ordered so that
+ * no check reads a value an earlier check has not bounded.  Opening copies the
+ * header out of the mapping first and validates the copy, so a concurrent
+ * writer cannot change a field between its check and its use; after the full
+ * mapping exists the live header is compared with the copy once more.
+ *
+ * Hugepages: the default directory is the first hugetlbfs mount (normally
+ * /dev/hugepages) when it has enough free pages; otherwise /dev/shm, with a
+ * warning, so an unprivileged user can still run everything.
+ */
+#include "sb_segment.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sb_error.h"
+#include "sb_log.h"
+
+#ifndef HUGETLBFS_MAGIC
+#define HUGETLBFS_MAGIC 0x958458f6
+#endif
+
+#define SB_SMALL_PAGE 4096u
+#define SB_PROD_OFF   4096u  /* producer control follows the header's page */
+#define SB_DEFAULT_SUBS 64u
+#define SB_DEFAULT_PUBS 16u
+#define SB_SHM_DIR "/dev/shm"
+
+static uint64_t round_up(uint64_t v, uint64_t align)
+{
+	return (v + align - 1) & ~(align - 1);
+}
+
+static bool is_pow2(uint64_t v)
+{
+	return v != 0 && (v & (v - 1)) == 0;
+}
+
+static uint64_t next_pow2(uint64_t v)
+{
+	uint64_t p = 1;
+
+	while (p < v && p != 0)
+		p <<= 1;
+	return p;
+}
+
+uint64_t sb_seg_checksum(const struct sb_seg_hdr *hdr)
+{
+	struct sb_seg_hdr copy;
+	const unsigned char *p = (const unsigned char *)&copy;
+	uint64_t h = UINT64_C(0xcbf29ce484222325);
+
+	memcpy(&copy, hdr, sizeof(copy));
+	/* The version is written after the checksum (it is the "ready" flag),
+	 * so it is not covered: its own check is exact equality. */
+	atomic_init(&copy.layout_version, 0);
+	for (size_t i = 0; i < offsetof(struct sb_seg_hdr, checksum); i++) {
+		h ^= p[i];
+		h *= UINT64_C(0x100000001b3);
+	}
+	return h;
+}
+
+static bool name_ok(const char *name)
+{
+	size_t n;
+
+	if (!name)
+		return false;
+	n = strnlen(name, SB_TOPIC_NAME_MAX);
+	if (n == 0 || n >= SB_TOPIC_NAME_MAX || name[0] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* Region offsets for a layout; the single source of truth for create,
+ * memsize and validate. */
+struct seg_layout {
+	uint64_t subs_off, data_off, data_size, seg_size;
+};
+
+static uint64_t prod_bytes(uint32_t max_pubs)
+{
+	return sizeof(struct sb_prod_ctl) + (uint64_t)max_pubs * sizeof(struct sb_pub_slot);
+}
+
+static uint64_t subs_bytes(uint32_t max_subs)
+{
+	return sizeof(struct sb_sub_area) + (uint64_t)max_subs * sizeof(struct sb_sub_slot);
+}
+
+static void compute_layout(uint64_t data_size, uint32_t max_subs, uint32_t max_pubs, uint64_t page,
+			   struct seg_layout *l)
+{
+	l->subs_off = round_up(SB_PROD_OFF + prod_bytes(max_pubs), page);
+	l->data_off = l->subs_off + round_up(subs_bytes(max_subs), page);
+	l->data_size = data_size;
+	l->seg_size = l->data_off + data_size;
+}
+
+struct resolved_params {
+	uint64_t data_size;
+	uint32_t max_record, max_subs, max_pubs;
+};
+
+static int resolve_params(const struct sb_seg_params *p, uint64_t page, struct resolved_params *r)
+{
+	if (!p || !name_ok(p->name))
+		return sbi_error(SB_EINVAL, "topic name must be 1-%d characters of [A-Za-z0-9._-], not starting with '.'",
+				 SB_TOPIC_NAME_MAX - 1);
+	if (p->data_size == 0 || p->data_size > SB_MAX_DATA_SIZE)
+		return sbi_error(SB_EINVAL, "topic %s: ring size %llu out of range [1, %llu]", p->name,
+				 (unsigned long long)p->data_size, (unsigned long long)SB_MAX_DATA_SIZE);
+	r->data_size = next_pow2(p->data_size);
+	if (r->data_size < SB_MIN_DATA_SIZE)
+		r->data_size = SB_MIN_DATA_SIZE;
+	if (r->data_size < page)
+		r->data_size = page;
+	r->max_record = p->max_record;
+	if (r->max_record == 0 || sb_rec_size(r->max_record) > r->data_size / 2)
+		return sbi_error(SB_EINVAL, "topic %s: max record %u must be 1..%llu for a %llu-byte ring",
+				 p->name, p->max_record,
+				 (unsigned long long)(r->data_size / 2 - SB_REC_HDR_SIZE),
+				 (unsigned long long)r->data_size);
+	r->max_subs = p->max_subs ? p->max_subs : SB_DEFAULT_SUBS;
+	r->max_pubs = p->max_pubs ? p->max_pubs : SB_DEFAULT_PUBS;
+	if (r->max_subs > SB_MAX_SUBS_LIMIT || r->max_pubs > SB_MAX_PUBS_LIMIT)
+		return sbi_error(SB_EINVAL, "topic %s: at most %u subscribers and %u publishers", p->name,
+				 SB_MAX_SUBS_LIMIT, SB_MAX_PUBS_LIMIT);
+	return SB_OK;
+}
+
+uint64_t sb_seg_memsize(const struct sb_seg_params *params, uint64_t page_size)
+{
+	struct resolved_params r;
+	struct seg_layout l;
+
+	if (!is_pow2(page_size) || page_size < SB_SMALL_PAGE || resolve_params(params, page_size, &r) < 0)
+		return 0;
+	compute_layout(r.data_size, r.max_subs, r.max_pubs, page_size, &l);
+	return l.seg_size;
+}
+
+/* First hugetlbfs mount in /proc/mounts (prefers /dev/hugepages). */
+static bool find_hugetlbfs(char *dir, size_t len)
+{
+	char line[512], mnt[256], type[64];
+	bool found = false;
+	FILE *f = fopen("/proc/mounts", "re");
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%*s %255s %63s", mnt, type) != 2 || strcmp(type, "hugetlbfs") != 0)
+			continue;
+		if (!found || strcmp(mnt, "/dev/hugepages") == 0) {
+			snprintf(dir, len, "%s", mnt);
+			found = true;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+const char *sb_seg_default_dir(bool *is_hugetlbfs)
+{
+	static _Thread_local char dir[256];
+
+	if (find_hugetlbfs(dir, sizeof(dir)) && access(dir, W_OK) == 0) {
+		if (is_hugetlbfs)
+			*is_hugetlbfs = true;
+		return dir;
+	}
+	if (is_hugetlbfs)
+		*is_hugetlbfs = false;
+	return SB_SHM_DIR;
+}
+
+static int dir_page_size(const char *dir, uint64_t *page, uint64_t *free_bytes, bool *huge)
+{
+	struct statfs sf;
+
+	if (statfs(dir, &sf) != 0)
+		return sbi_error(-errno, "segment directory %s: %s", dir, strerror(errno));
+	*huge = (unsigned long)sf.f_type == (unsigned long)HUGETLBFS_MAGIC;
+	*page = *huge ? (uint64_t)sf.f_bsize : SB_SMALL_PAGE;
+	*free_bytes = (uint64_t)sf.f_bavail * (uint64_t)sf.f_bsize;
+	return SB_OK;
+}
+
+static void fill_header(struct sb_seg_hdr *h, const char *name, const struct resolved_params *r,
+			const struct seg_layout *l, uint64_t page, bool huge)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	h->magic = SB_SEG_MAGIC;
+	h->hdr_size = sizeof(*h);
+	h->seg_size = l->seg_size;
+	h->page_size = page;
+	h->prod_off = SB_PROD_OFF;
+	h->subs_off = l->subs_off;
+	h->data_off = l->data_off;
+	h->data_size = l->data_size;
+	h->max_record = r->max_record;
+	h->max_subs = r->max_subs;
+	h->max_pubs = r->max_pubs;
+	h->flags = huge ? SB_SEG_F_HUGETLB : 0;
+	h->epoch_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	snprintf(h->name, sizeof(h->name), "%s", name);
+	h->checksum = sb_seg_checksum(h);
+}
+
+static void seg_set_pointers(struct sb_seg *seg, const struct sb_seg_hdr *h)
+{
+	seg->hdr = (const struct sb_seg_hdr *)seg->base;
+	seg->prod = (struct sb_prod_ctl *)(seg->base + h->prod_off);
+	seg->subs = (struct sb_sub_area *)(seg->base + h->subs_off);
+	seg->data = seg->base + h->data_off;
+	seg->data_size = h->data_size;
+	seg->max_record = h->max_record;
+	seg->max_subs = h->max_subs;
+	seg->max_pubs = h->max_pubs;
+}
+
+/* One attempt in one directory.  SB_ENOMEM means "try the fallback". */
+static int create_in(const char *dir, const struct sb_seg_params *p, struct sb_seg *seg)
+{
+	struct resolved_params r;
+	struct seg_layout l;
+	struct sb_seg_hdr *h;
+	uint64_t page = SB_SMALL_PAGE, free_bytes = 0;
+	bool huge = false;
+	int rc, fd;
+
+	rc = dir_page_size(dir, &page, &free_bytes, &huge);
+	if (rc < 0)
+		return rc;
+	rc = resolve_params(p, page, &r);
+	if (rc < 0)
+		return rc;
+	compute_layout(r.data_size, r.max_subs, r.max_pubs, page, &l);
+	if (huge && free_bytes < l.seg_size)
+		return sbi_error(SB_ENOMEM, "%s: %llu bytes of hugepages free, topic %s needs %llu", dir,
+				 (unsigned long long)free_bytes, p->name, (unsigned long long)l.seg_size);
+
+	snprintf(seg->path, sizeof(seg->path), "%s/%s", dir, p->name);
+	fd = open(seg->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, p->mode ? p->mode : 0600);
+	if (fd < 0) {
+		rc = -errno;
+		if (rc == -EEXIST)
+			return sbi_error(SB_EEXIST, "segment %s already exists", seg->path);
+		return sbi_error(rc == -EACCES || rc == -EPERM ? SB_EACCES : SB_EIO, "create %s: %s",
+				 seg->path, strerror(errno));
+	}
+	if (ftruncate(fd, (off_t)l.seg_size) != 0) {
+		rc = sbi_error(errno == ENOSPC || errno == ENOMEM ? SB_ENOMEM : SB_EIO,
+			       "size %s to %llu bytes: %s", seg->path, (unsigned long long)l.seg_size,
+			       strerror(errno));
+		goto fail;
+	}
+	/* MAP_POPULATE pre-faults every page now, so the first publish pays
+	 * no page fault; on hugetlbfs it also reserves the pages. */
+	seg->base = mmap(NULL, l.seg_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+	if (seg->base == MAP_FAILED) {
+		seg->base = NULL;
+		rc = sbi_error(errno == ENOMEM ? SB_ENOMEM : SB_EIO, "map %s (%llu bytes): %s", seg->path,
+			       (unsigned long long)l.seg_size, strerror(errno));
+		goto fail;
+	}
+	seg->fd = fd;
+	seg->size = l.seg_size;
+	seg->access = SB_SEG_ADMIN;
+
+	/* The file is new, hence zero: every counter, slot (SB_SLOT_FREE) and
+	 * position starts at 0.  Publish the header last. */
+	h = (struct sb_seg_hdr *)seg->base;
+	fill_header(h, p->name, &r, &l, page, huge);
+	seg_set_pointers(seg, h);
+	/* RELEASE pairs with the ACQUIRE in sb_seg_validate: a process that sees
+	 * the version sees the whole initialised segment. */
+	sb_store_release(&h->layout_version, SB_LAYOUT_VERSION);
+	seg->access = SB_SEG_PUBLISHER;
+	return SB_OK;
+fail:
+	close(fd);
+	unlink(seg->path);
+	seg->path[0] = '\0';
+	return rc;
+}
+
+int sb_seg_create(const struct sb_seg_params *params, struct sb_seg *seg)
+{
+	bool huge = false;
+	const char *dir;
+	int rc;
+
+	if (!seg)
+		return sbi_error(SB_EINVAL, "no segment struct");
+	memset(seg, 0, sizeof(*seg));
+	seg->fd = -1;
+	if (!params)
+		return sbi_error(SB_EINVAL, "no parameters");
+	if (params->dir)
+		return create_in(params->dir, params, seg);
+
+	dir = params->no_hugepages ? SB_SHM_DIR : sb_seg_default_dir(&huge);
+	if (huge) {
+		rc = create_in(dir, params, seg);
+		if (rc != SB_ENOMEM)
+			return rc;
+		sbi_log(SB_LOG_WARN, "segment", "msg=\"hugepages unavailable, falling back to %s\" topic=%s reason=\"%s\"",
+			SB_SHM_DIR, params->name, sb_last_error());
+	} else if (!params->no_hugepages) {
+		sbi_log(SB_LOG_WARN, "segment", "msg=\"no writable hugetlbfs mount, using %s\" topic=%s",
+			SB_SHM_DIR, params->name);
+	}
+	return create_in(SB_SHM_DIR, params, seg);
+}
+
+int sb_seg_validate(const struct sb_seg_hdr *hdr, uint64_t file_size)
+{
+	uint32_t version;
+	uint64_t page, min_subs_off, min_data_off;
+
+	if (!hdr)
+		return sbi_error(SB_EINVAL, "no header");
+	if (file_size < SB_PROD_OFF)
+		return sbi_error(SB_ECORRUPT, "segment file is %llu bytes, smaller than its header page",
+				 (unsigned long long)file_size);
+	if (hdr->magic != SB_SEG_MAGIC)
+		return sbi_error(SB_ECORRUPT, "bad magic 0x%016llx (expected 0x%016llx)",
+				 (unsigned long long)hdr->magic, (unsigned long long)SB_SEG_MAGIC);
+	/* ACQUIRE pairs with the creator's RELEASE: fields below are complete. */
+	version = sb_load_acquire(&((struct sb_seg_hdr *)hdr)->layout_version);
+	if (version == 0)
+		return sbi_error(SB_ECORRUPT, "layout version 0: segment not initialised (creator still running, or died)");
+	if (version != SB_LAYOUT_VERSION)
+		return sbi_error(SB_EVERSION, "layout version %u, this build supports %u", version,
+				 SB_LAYOUT_VERSION);
+	if (hdr->hdr_size != sizeof(*hdr))
+		return sbi_error(SB_ECORRUPT, "header size %u (expected %zu)", hdr->hdr_size, sizeof(*hdr));
+	if (hdr->checksum != sb_seg_checksum(hdr))
+		return sbi_error(SB_ECORRUPT, "header checksum 0x%016llx does not match contents (0x%016llx)",
+				 (unsigned long long)hdr->checksum, (unsigned long long)sb_seg_checksum(hdr));
+	if (memchr(hdr->name, '\0', sizeof(hdr->name)) == NULL || hdr->name[0] == '\0')
+		return sbi_error(SB_ECORRUPT, "topic name is empty or not NUL-terminated");
+	page = hdr->page_size;
+	if (!is_pow2(page) || page < SB_SMALL_PAGE || page > (UINT64_C(1) << 30))
+		return sbi_error(SB_ECORRUPT, "page size %llu is not a power of two in [4 KiB, 1 GiB]",
+				 (unsigned long long)page);
+	if (hdr->seg_size != file_size)
+		return sbi_error(SB_ECORRUPT, "header says %llu bytes, file has %llu (truncated?)",
+				 (unsigned long long)hdr->seg_size, (unsigned long long)file_size);
+	if (hdr->max_pubs == 0 || hdr->max_pubs > SB_MAX_PUBS_LIMIT)
+		return sbi_error(SB_ECORRUPT, "max_pubs %u out of range [1, %u]", hdr->max_pubs, SB_MAX_PUBS_LIMIT);
+	if (hdr->max_subs == 0 || hdr->max_subs > SB_MAX_SUBS_LIMIT)
+		return sbi_error(SB_ECORRUPT, "max_subs %u out of range [1, %u]", hdr->max_subs, SB_MAX_SUBS_LIMIT);
+	if (!is_pow2(hdr->data_size) || hdr->data_size < SB_MIN_DATA_SIZE || hdr->data_size > SB_MAX_DATA_SIZE)
+		return sbi_error(SB_ECORRUPT, "ring size %llu is not a power of two in [%u, %llu]",
+				 (unsigned long long)hdr->data_size, SB_MIN_DATA_SIZE,
+				 (unsigned long long)SB_MAX_DATA_SIZE);
+	if (hdr->max_record == 0 || sb_rec_size(hdr->max_record) > hdr->data_size / 2)
+		return sbi_error(SB_ECORRUPT, "max record %u does not fit twice in a %llu-byte ring",
+				 hdr->max_record, (unsigned long long)hdr->data_size);
+	/* All bounded now: max_* are small, data_size <= 2^40. */
+	min_subs_off = SB_PROD_OFF + prod_bytes(hdr->max_pubs);
+	if (hdr->prod_off != SB_PROD_OFF || hdr->subs_off < min_subs_off || hdr->subs_off % page != 0 ||
+	    hdr->subs_off > file_size)
+		return sbi_error(SB_ECORRUPT, "producer/subscriber offsets %llu/%llu invalid for page %llu",
+				 (unsigned long long)hdr->prod_off, (unsigned long long)hdr->subs_off,
+				 (unsigned long long)page);
+	min_data_off = hdr->subs_off + subs_bytes(hdr->max_subs);
+	if (hdr->data_off < min_data_off || hdr->data_off % page != 0 || hdr->data_off > file_size ||
+	    file_size - hdr->data_off != hdr->data_size)
+		return sbi_error(SB_ECORRUPT, "data offset %llu / size %llu overlap or leave the %llu-byte file",
+				 (unsigned long long)hdr->data_off, (unsigned long long)hdr->data_size,
+				 (unsigned long long)file_size);
+	return SB_OK;
+}
+
+int sb_seg_open_fd(int fd, enum sb_seg_access access, struct sb_seg *seg)
+{
+	struct sb_seg_hdr copy;
+	struct stat st;
+	void *first;
+	int rc;
+
+	if (!seg)
+		return sbi_error(SB_EINVAL, "no segment struct");
+	memset(seg, 0, sizeof(*seg));
+	seg->fd = -1;
+	if (fd < 0 || access > SB_SEG_ADMIN)
+		return sbi_error(SB_EINVAL, "bad fd %d or access mode %d", fd, (int)access);
+	if (fstat(fd, &st) != 0)
+		return sbi_error(SB_EIO, "fstat segment fd %d: %s", fd, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return sbi_error(SB_ECORRUPT, "segment fd %d is not a regular file", fd);
+	if ((uint64_t)st.st_size < SB_PROD_OFF)
+		return sbi_error(SB_ECORRUPT, "segment file is %lld bytes, smaller than its header page",
+				 (long long)st.st_size);
+
+	/* Header first, read-only, then validate a private copy. */
+	first = mmap(NULL, SB_PROD_OFF, PROT_READ, MAP_SHARED, fd, 0);
+	if (first == MAP_FAILED)
+		return sbi_error(SB_EIO, "map segment header: %s", strerror(errno));
+	memcpy(&copy, first, sizeof(copy));
+	munmap(first, SB_PROD_OFF);
+	rc = sb_seg_validate(&copy, (uint64_t)st.st_size);
+	if (rc < 0)
+		return rc;
+
+	seg->base = mmap(NULL, copy.seg_size, access == SB_SEG_SUBSCRIBER ? PROT_READ : PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_POPULATE, fd, 0);
+	if (seg->base == MAP_FAILED) {
+		seg->base = NULL;
+		return sbi_error(errno == EACCES ? SB_EACCES : SB_EIO, "map segment %s (%llu bytes): %s",
+				 copy.name, (unsigned long long)copy.seg_size, strerror(errno));
+	}
+	seg->size = copy.seg_size;
+	if (access == SB_SEG_SUBSCRIBER) {
+		/* Re-map only the subscriber area writable, in place. */
+		void *subs = mmap(seg->base + copy.subs_off, copy.data_off - copy.subs_off,
+				  PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_POPULATE, fd,
+				  (off_t)copy.subs_off);
+		if (subs == MAP_FAILED) {
+			rc = sbi_error(errno == EACCES ? SB_EACCES : SB_EIO,
+				       "map subscriber area of %s writable: %s", copy.name, strerror(errno));
+			goto fail;
+		}
+	}
+	if (memcmp(seg->base, &copy, sizeof(copy)) != 0) {
+		rc = sbi_error(SB_ECORRUPT, "segment %s: header changed while it was being opened", copy.name);
+		goto fail;
+	}
+	seg->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (seg->fd < 0) {
+		rc = sbi_error(SB_EIO, "dup segment fd: %s", strerror(errno));
+		goto fail;
+	}
+	seg->access = access;
+	seg_set_pointers(seg, &copy);
+	return SB_OK;
+fail:
+	munmap(seg->base, seg->size);
+	seg->base = NULL;
+	return rc;
+}
+
+int sb_seg_open_path(const char *path, enum sb_seg_access access, struct sb_seg *seg)
+{
+	int fd, rc;
+
+	if (!path || !seg)
+		return sbi_error(SB_EINVAL, "no path or segment struct");
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		rc = errno == ENOENT ? SB_ENOENT : (errno == EACCES || errno == EPERM) ? SB_EACCES : SB_EIO;
+		memset(seg, 0, sizeof(*seg));
+		seg->fd = -1;
+		return sbi_error(rc, "open segment %s: %s", path, strerror(errno));
+	}
+	rc = sb_seg_open_fd(fd, access, seg);
+	close(fd);
+	if (rc == SB_OK)
+		snprintf(seg->path, sizeof(seg->path), "%s", path);
+	return rc;
+}
+
+void sb_seg_close(struct sb_seg *seg)
+{
+	if (!seg)
+		return;
+	if (seg->base)
+		munmap(seg->base, seg->size);
+	if (seg->fd >= 0)
+		close(seg->fd);
+	seg->base = NULL;
+	seg->fd = -1;
+	seg->hdr = NULL;
+	seg->prod = NULL;
+	seg->subs = NULL;
+	seg->data = NULL;
+}
+
+int sb_seg_unlink(struct sb_seg *seg)
+{
+	if (!seg || seg->path[0] == '\0')
+		return sbi_error(SB_EINVAL, "segment has no known path");
+	if (unlink(seg->path) != 0)
+		return sbi_error(errno == ENOENT ? SB_ENOENT : SB_EIO, "unlink %s: %s", seg->path,
+				 strerror(errno));
+	return SB_OK;
+}

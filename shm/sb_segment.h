@@ -1,0 +1,101 @@
+/*
+ * sb_segment.h - create, map and validate a topic segment (internal header,
+ * usable on its own: tests and embedded users need no daemon).
+ *
+ * Contract
+ *  - sb_seg_create() makes a new file, sizes it, maps it read-write, pre-faults
+ *    it, initialises every region and publishes the header (layout_version
+ *    written last).  It prefers hugetlbfs and falls back to /dev/shm with a
+ *    logged warning when hugepages are missing or exhausted.
+ *  - sb_seg_open_fd()/sb_seg_open_path() validate everything in the header
+ *    against the file before computing a single pointer: magic, version,
+ *    checksum, sizes, offsets, alignment, power-of-two capacity, the file's
+ *    real size, a NUL-terminated name.  A bad file gets SB_ECORRUPT or
+ *    SB_EVERSION and a detail naming the field (sb_last_error()); nothing
+ *    is dereferenced out of bounds.
+ *  - SB_SEG_SUBSCRIBER maps the header/producer region and the data ring
+ *    read-only and only the subscriber area read-write: a subscriber cannot
+ *    corrupt the stream.
+ *  - Every mapping is pre-faulted (MAP_POPULATE) so the first record is as
+ *    fast as the millionth.
+ *  - All functions are control path: they may allocate and make system calls.
+ *    None is async-signal-safe.  A struct sb_seg is owned by one thread at a
+ *    time for open/close; the mapping itself is shared by everyone.
+ */
+#ifndef SB_SEGMENT_H
+#define SB_SEGMENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sb_layout.h"
+
+enum sb_seg_access {
+	SB_SEG_PUBLISHER,  /* everything read-write */
+	SB_SEG_SUBSCRIBER, /* data and producer control read-only */
+	SB_SEG_ADMIN,      /* everything read-write (daemon, repair tools) */
+};
+
+struct sb_seg_params {
+	const char *name;     /* topic name, 1..63 bytes, [A-Za-z0-9._-] */
+	uint64_t data_size;   /* ring capacity; rounded up to a power of two */
+	uint32_t max_record;  /* largest payload; sb_rec_size(max) <= data_size/2 */
+	uint32_t max_subs;    /* subscriber slots (default 64 if 0) */
+	uint32_t max_pubs;    /* publisher slots (default 16 if 0) */
+	const char *dir;      /* directory for the file, NULL: hugetlbfs then /dev/shm */
+	bool no_hugepages;    /* skip hugetlbfs even if available */
+	uint32_t mode;        /* file mode, 0: 0600 */
+};
+
+/* A process's view of a mapped segment: pointers computed locally after
+ * validation (the segment itself holds only offsets). */
+struct sb_seg {
+	int fd;
+	uint8_t *base;                 /* start of the mapping */
+	size_t size;                   /* bytes mapped */
+	const struct sb_seg_hdr *hdr;
+	struct sb_prod_ctl *prod;      /* const for subscribers: mapped RO */
+	struct sb_sub_area *subs;
+	uint8_t *data;                 /* RO for subscribers */
+	uint64_t data_size;
+	uint32_t max_record;
+	uint32_t max_subs;
+	uint32_t max_pubs;
+	enum sb_seg_access access;
+	char path[256];                /* file path if known, else "" */
+};
+
+/* Region sizes for the given parameters (the daemon sizes hugepage pools
+ * with it).  Returns 0 on invalid parameters. */
+uint64_t sb_seg_memsize(const struct sb_seg_params *params, uint64_t page_size);
+
+/* Create a new segment file named after the topic in params->dir (or the
+ * default directories) and map it for publishing.
+ * Returns 0, SB_EINVAL, SB_EEXIST, SB_ENOMEM, SB_EACCES or SB_EIO. */
+int sb_seg_create(const struct sb_seg_params *params, struct sb_seg *seg);
+
+/* Validate and map a segment from an open file descriptor (dup'ed; the caller
+ * keeps its own fd).  Returns 0, SB_EINVAL, SB_ECORRUPT, SB_EVERSION, SB_EIO. */
+int sb_seg_open_fd(int fd, enum sb_seg_access access, struct sb_seg *seg);
+
+/* Same, by path.  Also SB_ENOENT, SB_EACCES. */
+int sb_seg_open_path(const char *path, enum sb_seg_access access, struct sb_seg *seg);
+
+/* Validate a header against the size of the file it came from, without
+ * mapping anything else.  Returns 0, SB_ECORRUPT or SB_EVERSION. */
+int sb_seg_validate(const struct sb_seg_hdr *hdr, uint64_t file_size);
+
+/* Unmap and close.  Safe on a zeroed or already closed struct. */
+void sb_seg_close(struct sb_seg *seg);
+
+/* Remove the segment's file (the mapping stays valid until closed). */
+int sb_seg_unlink(struct sb_seg *seg);
+
+/* Checksum of the immutable header part, as stored in hdr->checksum. */
+uint64_t sb_seg_checksum(const struct sb_seg_hdr *hdr);
+
+/* The directory sb_seg_create would use and whether it is hugetlbfs. */
+const char *sb_seg_default_dir(bool *is_hugetlbfs);
+
+#endif /* SB_SEGMENT_H */
