@@ -82,9 +82,10 @@ struct sb_pub_slot {
 };
 _Static_assert(sizeof(struct sb_pub_slot) == SB_CACHE_LINE, "pub slot must be one block");
 
-/* Publisher-side frontier words.  head, tail and next_seq share one block on
- * purpose: a commit writes tail and next_seq together and a claim writes head,
- * so each publish moves a single line to the readers. */
+/* Publisher-side frontier words.  head and tail live on separate blocks:
+ * tethered subscribers poll tail and never read head, so a claim's store to
+ * head stays in the publisher's cache and each publish moves exactly one
+ * control line (tail + next_seq) to the readers. */
 struct sb_prod_ctl {
 	/* Claim frontier: every byte below head has been handed to a claimer.
 	 * Untethered readers compare it against a record's position to learn
@@ -92,7 +93,7 @@ struct sb_prod_ctl {
 	alignas(SB_CACHE_LINE) _Atomic uint64_t head;
 	/* Publish frontier: every record below tail is complete.  Readers never
 	 * look at or beyond tail.  RELEASE by the committer, ACQUIRE by readers. */
-	_Atomic uint64_t tail;
+	alignas(SB_CACHE_LINE) _Atomic uint64_t tail;
 	/* Sequence number the next committed data record will carry; written by
 	 * the committer before its RELEASE of tail. */
 	_Atomic uint64_t next_seq;
@@ -105,9 +106,10 @@ struct sb_prod_ctl {
 	/* struct sb_pub_slot pub[max_pubs] follows, 128-byte aligned. */
 	alignas(SB_CACHE_LINE) struct sb_pub_slot pub[];
 };
-_Static_assert(offsetof(struct sb_prod_ctl, tail) == 8, "tail beside head");
-_Static_assert(offsetof(struct sb_prod_ctl, publishers) == SB_CACHE_LINE, "layout");
-_Static_assert(offsetof(struct sb_prod_ctl, pub) == 2 * SB_CACHE_LINE, "layout");
+_Static_assert(offsetof(struct sb_prod_ctl, tail) == SB_CACHE_LINE, "tail apart from head");
+_Static_assert(offsetof(struct sb_prod_ctl, next_seq) == SB_CACHE_LINE + 8, "next_seq beside tail");
+_Static_assert(offsetof(struct sb_prod_ctl, publishers) == 2 * SB_CACHE_LINE, "layout");
+_Static_assert(offsetof(struct sb_prod_ctl, pub) == 3 * SB_CACHE_LINE, "layout");
 
 #define SB_PUBS_EXCLUSIVE_BIT 0x80000000u
 
