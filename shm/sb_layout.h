@@ -156,22 +156,30 @@ _Static_assert(offsetof(struct sb_sub_area, sub) == SB_CACHE_LINE, "layout");
 /* --------------------------------------------------------------- records */
 
 enum sb_rec_type {
-	SB_REC_CLAIMED = 0x434c, /* "CL": claimed, not yet committed */
-	SB_REC_DATA    = 0x4144, /* "DA": committed data */
-	SB_REC_PAD     = 0x4150, /* "PA": padding up to the end of the ring */
-	SB_REC_ABORT   = 0x4241, /* "AB": claim abandoned (by its owner or by repair) */
+	SB_REC_DATA  = 0x4144, /* "DA": committed data */
+	SB_REC_PAD   = 0x4150, /* "PA": padding up to the end of the ring */
+	SB_REC_ABORT = 0x4241, /* "AB": claim abandoned (by its owner or by repair) */
 };
 
 /* Precedes every record; 16 bytes, 8-byte aligned, never straddles the end
- * of the ring.  Written by the claimer before it commits; readers only look
- * at headers below tail, whose RELEASE made them visible. */
+ * of the ring.  word is the commit word readers poll: 0 means "not committed
+ * yet", anything else is len << 32 | type << 16 | pub.  Its committer stores
+ * it last, with RELEASE; before that it zeroes the word where the next record
+ * will start, so a reader that follows a committed record never meets a stale
+ * word from an earlier lap (docs/ring.md, section 2.2). */
 struct sb_rec_hdr {
-	uint64_t seq;   /* DATA: its sequence number; others: the next one */
-	uint32_t len;   /* payload bytes (PAD: bytes after the header up to the end) */
-	uint16_t type;  /* enum sb_rec_type */
-	uint16_t pub;   /* publisher slot that claimed it (diagnostics, repair) */
+	_Atomic uint64_t word;
+	uint64_t seq;   /* DATA: its sequence number; PAD/ABORT: the next one */
 };
 _Static_assert(sizeof(struct sb_rec_hdr) == SB_REC_HDR_SIZE, "record header size");
+
+static inline uint64_t sb_rec_word(uint32_t len, uint16_t type, uint16_t pub)
+{
+	return (uint64_t)len << 32 | (uint64_t)type << 16 | pub;
+}
+static inline uint32_t sb_rec_word_len(uint64_t w) { return (uint32_t)(w >> 32); }
+static inline uint16_t sb_rec_word_type(uint64_t w) { return (uint16_t)(w >> 16); }
+static inline uint16_t sb_rec_word_pub(uint64_t w) { return (uint16_t)w; }
 
 /* Bytes a record of len payload bytes occupies in the ring. */
 static inline uint64_t sb_rec_size(uint64_t len)

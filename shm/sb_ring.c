@@ -185,40 +185,13 @@ int sbi_pub_regate(struct sb_ring_pub *pub, uint64_t end)
 	return SB_OK;
 }
 
-/* Visit every header of the claim [start, end) with fn. */
-static void for_each_claimed(struct sb_ring_pub *pub, void (*fn)(struct sb_rec_hdr *))
-{
-	uint64_t h = pub->claim_start;
-
-	while (h < pub->claim_end) {
-		uint64_t room = pub->cap - (h & pub->mask);
-		struct sb_rec_hdr *rh;
-
-		if (room < SB_REC_HDR_SIZE) {
-			h += room;
-			continue;
-		}
-		rh = (struct sb_rec_hdr *)(pub->data + (h & pub->mask));
-		h += rh->type == SB_REC_PAD ? SB_REC_HDR_SIZE + rh->len : sb_rec_size(rh->len);
-		fn(rh);
-	}
-}
-
-static void mark_abort(struct sb_rec_hdr *rh)
-{
-	if (rh->type != SB_REC_PAD)
-		rh->type = SB_REC_ABORT;
-}
-
 int sb_ring_abort(struct sb_ring_pub *pub)
 {
 	if (!pub || !pub->claim_open)
 		return SB_ESTATE;
-	for_each_claimed(pub, mark_abort);
 	/* RELAXED: statistics; single writer. */
 	sb_store_relaxed(&pub->slot->aborted, sb_load_relaxed(&pub->slot->aborted) + pub->claim_n);
-	pub->claim_n = 0;
-	return sb_ring_commit(pub);
+	return sbi_commit_as(pub, SB_REC_ABORT);
 }
 
 /* ------------------------------------------------------------ subscribers */
@@ -301,7 +274,6 @@ int sb_ring_sub_attach(struct sb_ring_sub *sub, const struct sb_seg *seg, enum s
 	 * this slot yet, so reads before t are validated like untethered ones. */
 	sub->safe_from = t;
 	sub->cursor = cursor;
-	sub->cached_tail = cursor;
 	sub->peek_end = cursor;
 	if (wait == SB_WAIT_BLOCK)
 		atomic_fetch_add(&subs->blocking, 1); /* SEQ_CST: see handshake 2 */
@@ -328,7 +300,6 @@ static void resync_to_tail(struct sb_ring_sub *sub)
 	uint64_t t = sb_load_acquire(&sub->prod->tail);
 
 	sub->cursor = t;
-	sub->cached_tail = t;
 	sub->peek_end = t;
 	sub->peek_n = 0;
 	/* RELEASE: pairs with the gating scan's ACQUIRE of cursor. */
@@ -350,24 +321,25 @@ int sbi_sub_lapped(struct sb_ring_sub *sub)
 
 int sbi_sub_bad_record(struct sb_ring_sub *sub, uint64_t pos, const struct sb_rec_hdr *h)
 {
-	const char *what;
+	uint64_t w = sb_load_relaxed(&((struct sb_rec_hdr *)h)->word);
+	uint32_t len = sb_rec_word_len(w);
+	uint16_t type = sb_rec_word_type(w);
 	uint64_t room = sub->cap - (pos & sub->mask);
+	const char *what;
 
-	if (h->type != SB_REC_DATA && h->type != SB_REC_PAD && h->type != SB_REC_ABORT)
+	if (type != SB_REC_DATA && type != SB_REC_PAD && type != SB_REC_ABORT)
 		what = "unknown record type";
-	else if (h->type == SB_REC_DATA && h->len > sub->max_record)
+	else if (type == SB_REC_DATA && len > sub->max_record)
 		what = "length exceeds the topic's max record";
-	else if (h->type == SB_REC_PAD && SB_REC_HDR_SIZE + (uint64_t)h->len != room)
+	else if (type == SB_REC_PAD && SB_REC_HDR_SIZE + (uint64_t)len != room)
 		what = "padding does not end at the end of the ring";
-	else if (sb_rec_size(h->len) > room)
+	else if (sb_rec_size(len) > room)
 		what = "record runs past the end of the ring";
-	else if (h->type == SB_REC_DATA && sub->seq_known && h->seq < sub->expected_seq)
-		what = "sequence number went backwards";
 	else
-		what = "record runs past the publish frontier";
+		what = "sequence number went backwards";
 	sbi_error(SB_ECORRUPT,
 		  "topic %s: corrupt record at position %llu: %s (type 0x%04x len %u seq %llu); skipped to %llu",
-		  sub->seg->hdr->name, (unsigned long long)pos, what, h->type, h->len,
+		  sub->seg->hdr->name, (unsigned long long)pos, what, type, len,
 		  (unsigned long long)h->seq, (unsigned long long)sb_load_relaxed(&sub->prod->tail));
 	resync_to_tail(sub);
 	return SB_ECORRUPT;
@@ -447,25 +419,38 @@ void sbi_doorbell_ring(struct sb_sub_area *subs)
 
 /* ---------------------------------------------------------------- repair */
 
-/* Write records covering [pos, end) that readers skip: ABORT records, or a
- * PAD where the range reaches the end of the ring. */
+/* Publish records covering [pos, end) that readers skip (ABORT, or PAD where
+ * the range reaches the end of the ring), in commit order: zero the word
+ * past the range, write all but the first, RELEASE the first (pair P2). */
 static void fill_aborted(const struct sb_seg *seg, uint64_t pos, uint64_t end, uint64_t seq)
 {
-	uint64_t cap = seg->data_size, mask = cap - 1;
+	uint64_t cap = seg->data_size, mask = cap - 1, z = end;
+	struct sb_rec_hdr *first = NULL;
+	uint64_t first_word = 0;
 
+	if (cap - (z & mask) < SB_REC_HDR_SIZE)
+		z += cap - (z & mask);
+	sb_store_relaxed(&((struct sb_rec_hdr *)(seg->data + (z & mask)))->word, 0);
 	while (pos < end) {
 		uint64_t room = cap - (pos & mask);
 		uint64_t piece = end - pos < room ? end - pos : room;
 		struct sb_rec_hdr *rh = (struct sb_rec_hdr *)(seg->data + (pos & mask));
 
 		if (piece >= SB_REC_HDR_SIZE) {
+			uint64_t w = sb_rec_word((uint32_t)(piece - SB_REC_HDR_SIZE),
+						 piece == room ? SB_REC_PAD : SB_REC_ABORT, UINT16_MAX);
 			rh->seq = seq;
-			rh->len = (uint32_t)(piece - SB_REC_HDR_SIZE);
-			rh->type = piece == room ? SB_REC_PAD : SB_REC_ABORT;
-			rh->pub = UINT16_MAX;
+			if (!first) {
+				first = rh;
+				first_word = w;
+			} else {
+				sb_store_relaxed(&rh->word, w);
+			}
 		}
 		pos += piece;
 	}
+	if (first)
+		sb_store_release(&first->word, first_word);
 }
 
 int sb_ring_repair(const struct sb_seg *seg, uint64_t stuck_tail)

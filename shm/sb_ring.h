@@ -3,21 +3,24 @@
  * inline data path (internal header, usable on its own with sb_segment.h).
  *
  * Model (details, invariants and every ordering pair: docs/ring.md)
- *  - head  (claim frontier) and tail (publish frontier) are 64-bit byte
+ *  - head (claim frontier) and tail (publish frontier) are 64-bit byte
  *    positions that only grow.  Records are [16-byte header][payload], 8-byte
  *    aligned, never straddling the end of the ring (a PAD record, or an
  *    implicit 8-byte gap, fills it).
  *  - Publish = claim (reserve space, get a pointer into the ring), write in
- *    place, commit (make it visible by advancing tail with RELEASE).
+ *    place, commit: write the headers and RELEASE the first header's commit
+ *    word, after zeroing the word where the next record will start.
  *    Shared publishers claim with a CAS on head and commit in claim order;
- *    an exclusive publisher owns head and commits with two plain stores.
- *  - Subscribers read in place below tail (ACQUIRE) and advance their own
- *    cursor in their own slot.  Tethered cursors gate publishers (a full ring
- *    returns SB_EBACKPRESSURE, never blocks); untethered ones do not, and
- *    validate each read against head afterwards like a seqlock reader: a
- *    record that may have been overwritten while it was read is never
- *    delivered; the subscriber jumps to the newest record (tail) and learns
- *    the exact number of lost records from the sequence numbers.
+ *    an exclusive publisher owns head and commits with plain stores.
+ *  - Subscribers poll the commit word at their cursor (ACQUIRE), read in
+ *    place and advance their own cursor in their own slot: the record's own
+ *    cache lines are all that moves between cores.  Tethered cursors gate
+ *    publishers (a full ring returns SB_EBACKPRESSURE, never blocks);
+ *    untethered ones do not, and validate each read against head afterwards
+ *    like a seqlock reader: a record that may have been overwritten while it
+ *    was read is never delivered; the subscriber jumps to the newest record
+ *    (tail) and learns the exact number of lost records from the sequence
+ *    numbers.
  *
  * Concurrency contract
  *  - A handle (struct sb_ring_pub / sb_ring_sub) belongs to one thread at a
@@ -94,6 +97,7 @@ struct sb_ring_pub {
 	uint32_t claim_n;         /* records in the open claim */
 	uint64_t claim_start;     /* first byte of the open claim (maybe a pad) */
 	uint64_t claim_end;
+	uint32_t claim_lens[SB_RING_BATCH_MAX]; /* payload lengths of the open claim */
 	uint64_t gate_limit;      /* claims may end at or below this without a rescan */
 	uint64_t head;            /* exclusive: our head (we are its only writer) */
 	uint64_t next_seq;        /* exclusive: sequence number of the next record */
@@ -115,7 +119,6 @@ struct sb_ring_sub {
 	uint8_t wait;             /* enum sb_wait_strategy */
 	bool seq_known;           /* expected_seq is meaningful */
 	uint64_t cursor;          /* consumed frontier (mirrors slot->cursor) */
-	uint64_t cached_tail;     /* last tail seen; refreshed only when reached */
 	uint64_t safe_from;       /* tethered: reads at or after this need no validation */
 	uint64_t expected_seq;    /* sequence number of the next data record */
 	uint64_t peek_end;        /* end of the records handed out by peek */
@@ -172,8 +175,13 @@ int sbi_sub_lapped(struct sb_ring_sub *sub);
 
 /* ------------------------------------------------------ publisher path */
 
-/* Space and position for n records of lens[i] starting at head h: pads at
- * the end of the ring where a record would straddle it.  Returns the end. */
+static inline struct sb_rec_hdr *sbi_hdr(uint8_t *data, uint64_t mask, uint64_t pos)
+{
+	return (struct sb_rec_hdr *)(data + (pos & mask));
+}
+
+/* End of n records of lens[i] starting at h, with a pad wherever a record
+ * would straddle the end of the ring. */
 static inline uint64_t sbi_layout_batch(const struct sb_ring_pub *pub, uint64_t h,
 					const uint32_t *lens, unsigned n)
 {
@@ -182,49 +190,19 @@ static inline uint64_t sbi_layout_batch(const struct sb_ring_pub *pub, uint64_t 
 		uint64_t room = pub->cap - (h & pub->mask);
 
 		if (room < size)
-			h += room; /* pad to the end of the ring */
+			h += room;
 		h += size;
 	}
 	return h;
 }
 
-/* Write headers for the claim [h, end) and return payload pointers. */
-static inline void sbi_write_claim(struct sb_ring_pub *pub, uint64_t h, const uint32_t *lens,
-				   unsigned n, void **payloads, uint64_t seq)
-{
-	for (unsigned i = 0; i < n; i++) {
-		uint64_t size = sb_rec_size(lens[i]);
-		uint64_t room = pub->cap - (h & pub->mask);
-		struct sb_rec_hdr *rh;
-
-		if (room < size) {
-			if (room >= SB_REC_HDR_SIZE) {
-				rh = (struct sb_rec_hdr *)(pub->data + (h & pub->mask));
-				rh->seq = seq;
-				rh->len = (uint32_t)(room - SB_REC_HDR_SIZE);
-				rh->type = SB_REC_PAD;
-				rh->pub = pub->slot_idx;
-			} /* else: an 8-byte gap, skipped implicitly by readers */
-			h += room;
-		}
-		rh = (struct sb_rec_hdr *)(pub->data + (h & pub->mask));
-		/* Shared publishers learn their sequence numbers at commit; until
-		 * then the header carries its own position as a stamp so that a
-		 * repairer can trust len (see sb_ring_repair). */
-		rh->seq = pub->exclusive ? seq++ : h;
-		rh->len = lens[i];
-		rh->type = pub->exclusive ? SB_REC_DATA : SB_REC_CLAIMED;
-		rh->pub = pub->slot_idx;
-		payloads[i] = rh + 1;
-		h += size;
-	}
-}
-
 /*
- * Claim space for n records (n <= SB_RING_BATCH_MAX) of lens[i] payload bytes
- * and return a pointer to each payload.  Returns 0, SB_EMSGSIZE (a len over
- * the maximum), SB_EBACKPRESSURE (a tethered subscriber lags; nothing was
- * claimed), SB_EINVAL (n out of range) or SB_ESTATE (a claim is open).
+ * Claim space for n records (1 <= n <= SB_RING_BATCH_MAX) of lens[i] payload
+ * bytes and return a pointer to each payload.  Nothing is visible to
+ * subscribers until sb_ring_commit().  Returns 0, SB_EMSGSIZE (a len over the
+ * topic maximum), SB_EBACKPRESSURE (a tethered subscriber lags; nothing was
+ * claimed; retry later), SB_EINVAL (n out of range), SB_ESTATE (a claim is
+ * already open).
  */
 static inline int sb_ring_claim_batch(struct sb_ring_pub *pub, const uint32_t *lens, unsigned n,
 				      void **payloads)
@@ -242,49 +220,55 @@ static inline int sb_ring_claim_batch(struct sb_ring_pub *pub, const uint32_t *l
 	if (pub->exclusive) {
 		h = pub->head;
 		end = sbi_layout_batch(pub, h, lens, n);
-		if (sb_unlikely(end > pub->gate_limit)) {
-			int rc = sbi_pub_regate(pub, end);
+		/* + one header: commit zeroes the next record's commit word. */
+		if (sb_unlikely(end + SB_REC_HDR_SIZE > pub->gate_limit)) {
+			int rc = sbi_pub_regate(pub, end + SB_REC_HDR_SIZE);
 			if (rc < 0)
 				return rc;
 		}
 		pub->head = end;
-		/* RELAXED + release fence: we are head's only writer; the fence
-		 * orders this store before our writes into the claimed bytes, and
-		 * pairs with the acquire fence an untethered reader issues after
-		 * reading those bytes and before loading head (seqlock pattern). */
+		/* RELAXED + release fence (pair P1): we are head's only writer; the
+		 * fence orders this store before our writes into the claimed
+		 * bytes, for untethered readers that load head after reading. */
 		sb_store_relaxed(&pub->prod->head, end);
-		atomic_thread_fence(memory_order_release);
-		sbi_write_claim(pub, h, lens, n, payloads, pub->next_seq);
 	} else {
 		/* RELAXED: the CAS below validates the value. */
 		h = sb_load_relaxed(&pub->prod->head);
 		for (;;) {
 			end = sbi_layout_batch(pub, h, lens, n);
-			if (sb_unlikely(end > pub->gate_limit)) {
-				int rc = sbi_pub_regate(pub, end);
+			if (sb_unlikely(end + SB_REC_HDR_SIZE > pub->gate_limit)) {
+				int rc = sbi_pub_regate(pub, end + SB_REC_HDR_SIZE);
 				if (rc < 0)
 					return rc;
 			}
 			/* Intent first, so a repairer can size our claim even if
-			 * we die right after the CAS (RELAXED: only read after
-			 * the claimant is known dead, via the daemon's socket). */
+			 * we die right after the CAS (RELAXED: read only once the
+			 * claimant is known dead). */
 			sb_store_relaxed(&pub->slot->intent_pos, h);
 			sb_store_relaxed(&pub->slot->intent_len, end - h);
-			/* RELAXED on success: nothing is published by the claim
-			 * itself; the release fence below orders it before our
-			 * writes into the claimed bytes (pairs as above). */
+			/* RELAXED: the claim publishes nothing by itself; the fence
+			 * below orders it before our writes (pair P1). */
 			if (atomic_compare_exchange_weak_explicit(&pub->prod->head, &h, end,
 								  memory_order_relaxed,
 								  memory_order_relaxed))
 				break;
 		}
-		atomic_thread_fence(memory_order_release);
-		sbi_write_claim(pub, h, lens, n, payloads, 0);
 	}
+	atomic_thread_fence(memory_order_release); /* pair P1 */
 	pub->claim_open = true;
 	pub->claim_start = h;
 	pub->claim_end = end;
 	pub->claim_n = n;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t size = sb_rec_size(lens[i]);
+		uint64_t room = pub->cap - (h & pub->mask);
+
+		if (room < size)
+			h += room;
+		pub->claim_lens[i] = lens[i];
+		payloads[i] = sbi_hdr(pub->data, pub->mask, h) + 1;
+		h += size;
+	}
 	return SB_OK;
 }
 
@@ -294,70 +278,107 @@ static inline int sb_ring_claim(struct sb_ring_pub *pub, uint32_t len, void **pa
 	return sb_ring_claim_batch(pub, &len, 1, payload);
 }
 
-/* Shared publishers: wait for earlier claims, then stamp sequence numbers. */
-static inline uint64_t sbi_commit_shared_order(struct sb_ring_pub *pub)
+/*
+ * Write the headers of the open claim, sequence numbers from seq on (type is
+ * DATA or ABORT), and make them visible.  Order: zero the commit word where
+ * the record after the claim will start; write every header but the first;
+ * then RELEASE the first header's word (pair P2).  A reader can only reach
+ * the later headers through the first, so it sees all of them complete.
+ * Returns the next sequence number.
+ */
+static inline uint64_t sbi_publish_claim(struct sb_ring_pub *pub, uint64_t seq, uint16_t type)
 {
-	uint64_t seq;
-	uint64_t h = pub->claim_start;
+	uint64_t h = pub->claim_start, z = pub->claim_end;
+	uint64_t first_word = 0;
+	struct sb_rec_hdr *first = NULL, *rh;
 
-	/* ACQUIRE pairs with the RELEASE of tail by the committer of the claim
-	 * just before ours: makes its next_seq store visible. */
-	while (sb_load_acquire(&pub->prod->tail) != pub->claim_start)
-		sb_cpu_relax();
-	/* RELAXED: written by that committer before its RELEASE of tail. */
-	seq = sb_load_relaxed(&pub->prod->next_seq);
-	while (h < pub->claim_end) {
+	if (pub->cap - (z & pub->mask) < SB_REC_HDR_SIZE)
+		z += pub->cap - (z & pub->mask);
+	/* RELAXED: published by the RELEASE below.  Gating kept one header of
+	 * headroom past the claim, so no unread record owns these bytes. */
+	sb_store_relaxed(&sbi_hdr(pub->data, pub->mask, z)->word, 0);
+	for (unsigned i = 0; i < pub->claim_n; i++) {
+		uint32_t len = pub->claim_lens[i];
+		uint64_t size = sb_rec_size(len);
 		uint64_t room = pub->cap - (h & pub->mask);
-		struct sb_rec_hdr *rh;
+		uint64_t w;
 
-		if (room < SB_REC_HDR_SIZE) {
+		if (room < size) {
+			if (room >= SB_REC_HDR_SIZE) {
+				rh = sbi_hdr(pub->data, pub->mask, h);
+				rh->seq = seq;
+				w = sb_rec_word((uint32_t)(room - SB_REC_HDR_SIZE), SB_REC_PAD, pub->slot_idx);
+				if (!first) {
+					first = rh;
+					first_word = w;
+				} else {
+					sb_store_relaxed(&rh->word, w);
+				}
+			} /* else an 8-byte gap that readers skip by position */
 			h += room;
-			continue;
 		}
-		rh = (struct sb_rec_hdr *)(pub->data + (h & pub->mask));
-		if (rh->type == SB_REC_CLAIMED) {
-			rh->seq = seq++;
-			rh->type = SB_REC_DATA;
-			h += sb_rec_size(rh->len);
-		} else if (rh->type == SB_REC_ABORT) {
-			rh->seq = seq;
-			h += sb_rec_size(rh->len);
-		} else { /* PAD */
-			rh->seq = seq;
-			h += SB_REC_HDR_SIZE + rh->len;
+		rh = sbi_hdr(pub->data, pub->mask, h);
+		rh->seq = seq;
+		if (type == SB_REC_DATA)
+			seq++;
+		w = sb_rec_word(len, type, pub->slot_idx);
+		if (!first) {
+			first = rh;
+			first_word = w;
+		} else {
+			/* RELAXED: published by the RELEASE of the first word. */
+			sb_store_relaxed(&rh->word, w);
 		}
+		h += size;
 	}
+	/* RELEASE (pair P2): pairs with the subscribers' ACQUIRE of the word. */
+	sb_store_release(&first->word, first_word);
 	return seq;
 }
 
-/* Make the open claim visible to subscribers.  Returns 0 or SB_ESTATE. */
-static inline int sb_ring_commit(struct sb_ring_pub *pub)
+/* Commit the open claim as records of the given type (internal). */
+static inline int sbi_commit_as(struct sb_ring_pub *pub, uint16_t type)
 {
 	uint64_t seq;
 
 	if (sb_unlikely(!pub->claim_open))
 		return SB_ESTATE;
 	if (pub->exclusive) {
-		seq = pub->next_seq + pub->claim_n;
+		seq = sbi_publish_claim(pub, pub->next_seq, type);
 		pub->next_seq = seq;
 	} else {
-		seq = sbi_commit_shared_order(pub);
+		/* Commits are published in claim order.  ACQUIRE (pair P3) pairs
+		 * with the RELEASE of tail by the committer of the claim before
+		 * ours: its next_seq and its zeroing of our first word are
+		 * visible. */
+		while (sb_load_acquire(&pub->prod->tail) != pub->claim_start)
+			sb_cpu_relax();
+		/* RELAXED: written by that committer before its RELEASE of tail. */
+		seq = sbi_publish_claim(pub, sb_load_relaxed(&pub->prod->next_seq), type);
 	}
 	/* RELAXED: published by the RELEASE of tail just below. */
 	sb_store_relaxed(&pub->prod->next_seq, seq);
-	/* RELEASE pairs with the subscribers' ACQUIRE of tail (and with the
-	 * next shared committer's ACQUIRE in sbi_commit_shared_order): every
-	 * header and payload byte of the claim is visible before tail moves. */
+	/* RELEASE (pairs P3 and P2'): the next shared committer, joiners and
+	 * waiters read tail; readers themselves poll the commit words. */
 	sb_store_release(&pub->prod->tail, pub->claim_end);
 	pub->claim_open = false;
-	pub->records += pub->claim_n;
-	/* RELAXED: statistics for monitors; single writer. */
-	sb_store_relaxed(&pub->slot->records, pub->records);
-	/* RELAXED: 'blocking' changes only when a blocking subscriber attaches;
-	 * see sbi_doorbell_ring for the handshake with sleepers. */
+	if (type == SB_REC_DATA) {
+		pub->records += pub->claim_n;
+		/* RELAXED: statistics for monitors; single writer. */
+		sb_store_relaxed(&pub->slot->records, pub->records);
+	}
+	/* RELAXED: 'blocking' changes only when a blocking subscriber attaches
+	 * or leaves; see sbi_doorbell_ring for the handshake with sleepers. */
 	if (sb_unlikely(sb_load_relaxed(&pub->subs->blocking) != 0))
 		sbi_doorbell_ring(pub->subs);
 	return SB_OK;
+}
+
+/* Make the open claim visible to subscribers.  Returns 0 or SB_ESTATE.
+ * A shared publisher first waits for earlier claims to be committed. */
+static inline int sb_ring_commit(struct sb_ring_pub *pub)
+{
+	return sbi_commit_as(pub, SB_REC_DATA);
 }
 
 /* Copying convenience: claim, memcpy, commit. */
@@ -380,13 +401,15 @@ static inline bool sbi_sub_validates(const struct sb_ring_sub *sub, uint64_t pos
 	return sub->kind == SB_SUB_UNTETHERED || pos < sub->safe_from;
 }
 
-/* True if bytes at positions >= pos may have been overwritten by now. */
+/* True if bytes at positions >= pos may have been overwritten by now.  The
+ * header of headroom accounts for the commit word zeroed past each claim. */
 static inline bool sbi_overwritten(const struct sb_ring_sub *sub, uint64_t pos)
 {
-	/* ACQUIRE fence pairs with the publisher's release fence after its head
-	 * store: if any byte we read came from a later lap, we see its head. */
+	/* ACQUIRE fence (pair P1) pairs with the publisher's release fence after
+	 * its head store: if any byte we read came from a later lap, we see the
+	 * head that claimed it. */
 	atomic_thread_fence(memory_order_acquire);
-	return sb_load_relaxed(&sub->prod->head) > pos + sub->cap;
+	return sb_load_relaxed(&sub->prod->head) + SB_REC_HDR_SIZE > pos + sub->cap;
 }
 
 /* Move the consumed frontier past records nobody is given (PAD, ABORT, the
@@ -396,7 +419,7 @@ static inline void sbi_sub_skip(struct sb_ring_sub *sub, uint64_t from, uint64_t
 	if (from != sub->cursor)
 		return; /* behind a record already handed out by this peek */
 	sub->cursor = to;
-	/* RELEASE: pairs with the gating scan's ACQUIRE, as in consume. */
+	/* RELEASE (pair P4): pairs with the gating scan's ACQUIRE of cursor. */
 	sb_store_release(&sub->slot->cursor, to);
 }
 
@@ -404,56 +427,62 @@ static inline void sbi_sub_skip(struct sb_ring_sub *sub, uint64_t from, uint64_t
  * Find the next data record at or after pos without consuming it.  Skips
  * PAD and ABORT records.  Returns 0 with *v filled and *next set to the
  * position after it, or SB_EEMPTY, SB_ELAPPED (pos may have been
- * overwritten), SB_ECORRUPT (*bad holds the offending header).  Has no side
- * effect on the cursor except skipping records nobody is given.
+ * overwritten), SB_ECORRUPT (*bad holds the offending header).  No side
+ * effect except skipping records nobody is given.
  */
 static inline int sbi_sub_next(struct sb_ring_sub *sub, uint64_t pos, struct sb_ring_view *v,
 			       uint64_t *next, struct sb_rec_hdr *bad)
 {
 	for (;;) {
-		struct sb_rec_hdr h;
-		uint64_t off, room, size;
+		const struct sb_rec_hdr *rh;
+		uint64_t off, room, size, w, seq;
+		uint32_t len;
+		uint16_t type;
 
-		if (pos == sub->cached_tail) {
-			/* ACQUIRE pairs with the RELEASE of tail in sb_ring_commit:
-			 * headers and payloads below it are complete. */
-			sub->cached_tail = sb_load_acquire(&sub->prod->tail);
-			if (pos == sub->cached_tail)
-				return SB_EEMPTY;
-		}
 		off = pos & sub->mask;
 		room = sub->cap - off;
 		if (sb_unlikely(room < SB_REC_HDR_SIZE)) {
-			sbi_sub_skip(sub, pos, pos + room); /* implicit gap before the wrap */
+			sbi_sub_skip(sub, pos, pos + room); /* 8-byte gap before the wrap */
 			pos += room;
 			continue;
 		}
-		memcpy(&h, sub->data + off, sizeof(h));
+		rh = (const struct sb_rec_hdr *)(sub->data + off);
+		/* ACQUIRE (pair P2) pairs with the committer's RELEASE of this
+		 * word: the header and payload of this record and of every record
+		 * committed with it are complete. */
+		w = sb_load_acquire(&rh->word);
+		if (w == 0) {
+			if (sb_unlikely(sbi_sub_validates(sub, pos)) && sbi_overwritten(sub, pos))
+				return SB_ELAPPED; /* zeroed by a later lap */
+			return SB_EEMPTY;
+		}
+		seq = rh->seq;
 		if (sb_unlikely(sbi_sub_validates(sub, pos)) && sbi_overwritten(sub, pos))
 			return SB_ELAPPED;
-		*bad = h;
-		if (sb_likely(h.type == SB_REC_DATA)) {
-			size = sb_rec_size(h.len);
-			if (sb_unlikely(h.len > sub->max_record || size > room ||
-					pos + size > sub->cached_tail ||
-					(sub->seq_known && h.seq < sub->expected_seq)))
+		len = sb_rec_word_len(w);
+		type = sb_rec_word_type(w);
+		atomic_init(&bad->word, w);
+		bad->seq = seq;
+		if (sb_likely(type == SB_REC_DATA)) {
+			size = sb_rec_size(len);
+			if (sb_unlikely(len > sub->max_record || size > room ||
+					(sub->seq_known && seq < sub->expected_seq)))
 				return SB_ECORRUPT;
 			v->data = sub->data + off + SB_REC_HDR_SIZE;
-			v->len = h.len;
-			v->seq = h.seq;
+			v->len = len;
+			v->seq = seq;
 			v->pos = pos;
-			v->lost = sub->seq_known ? h.seq - sub->expected_seq : 0;
+			v->lost = sub->seq_known ? seq - sub->expected_seq : 0;
 			*next = pos + size;
 			return SB_OK;
 		}
-		if (h.type == SB_REC_PAD)
-			size = SB_REC_HDR_SIZE + (uint64_t)h.len;
-		else if (h.type == SB_REC_ABORT)
-			size = sb_rec_size(h.len);
+		if (type == SB_REC_PAD)
+			size = SB_REC_HDR_SIZE + (uint64_t)len;
+		else if (type == SB_REC_ABORT)
+			size = sb_rec_size(len);
 		else
 			return SB_ECORRUPT;
-		if (sb_unlikely(h.len > sub->cap || size > room || pos + size > sub->cached_tail ||
-				(h.type == SB_REC_PAD && size != room)))
+		if (sb_unlikely(size > room || (type == SB_REC_PAD && size != room)))
 			return SB_ECORRUPT;
 		sbi_sub_skip(sub, pos, pos + size);
 		pos += size;
