@@ -30,7 +30,8 @@
 #define SB_SEG_MAGIC          UINT64_C(0x314753554248534d) /* "MSHBUSG1" little-endian */
 #define SB_LAYOUT_VERSION     1u
 #define SB_TOPIC_NAME_MAX     64   /* including the terminating NUL */
-#define SB_REC_ALIGN          8u
+#define SB_REC_ALIGN          8u    /* minimum record alignment */
+#define SB_REC_ALIGN_MAX      128u
 #define SB_REC_HDR_SIZE       16u
 #define SB_MAX_SUBS_LIMIT     1024u
 #define SB_MAX_PUBS_LIMIT     256u
@@ -58,10 +59,12 @@ struct sb_seg_hdr {
 	uint32_t flags;                  /* SB_SEG_F_* */
 	uint64_t epoch_ns;               /* CLOCK_REALTIME at creation: the session id */
 	char name[SB_TOPIC_NAME_MAX];
+	uint32_t rec_align;              /* record alignment: 8 (dense) .. 128 (cache lines) */
+	uint32_t reserved;
 	uint64_t checksum;               /* FNV-1a 64 over [0, offsetof(checksum)) */
 };
-_Static_assert(sizeof(struct sb_seg_hdr) == 160, "segment header layout changed");
-_Static_assert(offsetof(struct sb_seg_hdr, checksum) == 152, "checksum must be last");
+_Static_assert(sizeof(struct sb_seg_hdr) == 168, "segment header layout changed");
+_Static_assert(offsetof(struct sb_seg_hdr, checksum) == 160, "checksum must be last");
 
 #define SB_SEG_F_HUGETLB   0x1u  /* backed by hugetlbfs */
 
@@ -181,10 +184,17 @@ static inline uint32_t sb_rec_word_len(uint64_t w) { return (uint32_t)(w >> 32);
 static inline uint16_t sb_rec_word_type(uint64_t w) { return (uint16_t)(w >> 16); }
 static inline uint16_t sb_rec_word_pub(uint64_t w) { return (uint16_t)w; }
 
-/* Bytes a record of len payload bytes occupies in the ring. */
+/* Bytes a record of len payload bytes occupies in a ring whose records are
+ * aligned to align bytes (a power of two, 8 .. 128). */
+static inline uint64_t sb_rec_size_al(uint64_t len, uint64_t align)
+{
+	return (SB_REC_HDR_SIZE + len + align - 1) & ~(align - 1);
+}
+
+/* The same with the minimum (default) alignment. */
 static inline uint64_t sb_rec_size(uint64_t len)
 {
-	return SB_REC_HDR_SIZE + ((len + (SB_REC_ALIGN - 1)) & ~(uint64_t)(SB_REC_ALIGN - 1));
+	return sb_rec_size_al(len, SB_REC_ALIGN);
 }
 
 #endif /* SB_LAYOUT_H */

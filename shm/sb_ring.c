@@ -126,6 +126,7 @@ int sb_ring_pub_attach(struct sb_ring_pub *pub, const struct sb_seg *seg, enum s
 	pub->data = seg->data;
 	pub->cap = seg->data_size;
 	pub->mask = seg->data_size - 1;
+	pub->align = seg->rec_align;
 	pub->prod = prod;
 	pub->subs = seg->subs;
 	pub->max_record = seg->max_record;
@@ -237,6 +238,7 @@ int sb_ring_sub_attach(struct sb_ring_sub *sub, const struct sb_seg *seg, enum s
 	sub->data = seg->data;
 	sub->cap = seg->data_size;
 	sub->mask = seg->data_size - 1;
+	sub->align = seg->rec_align;
 	sub->prod = seg->prod;
 	sub->subs = subs;
 	sub->slot = slot;
@@ -333,7 +335,7 @@ int sbi_sub_bad_record(struct sb_ring_sub *sub, uint64_t pos, const struct sb_re
 		what = "length exceeds the topic's max record";
 	else if (type == SB_REC_PAD && SB_REC_HDR_SIZE + (uint64_t)len != room)
 		what = "padding does not end at the end of the ring";
-	else if (sb_rec_size(len) > room)
+	else if (sb_rec_size_al(len, sub->align) > room)
 		what = "record runs past the end of the ring";
 	else
 		what = "sequence number went backwards";

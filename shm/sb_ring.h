@@ -86,6 +86,7 @@ struct sb_ring_pub {
 	uint8_t *data;
 	uint64_t mask;            /* data_size - 1 */
 	uint64_t cap;             /* data_size */
+	uint64_t align;           /* record alignment */
 	struct sb_prod_ctl *prod;
 	struct sb_sub_area *subs;
 	struct sb_pub_slot *slot;
@@ -110,6 +111,7 @@ struct sb_ring_sub {
 	const uint8_t *data;
 	uint64_t mask;
 	uint64_t cap;
+	uint64_t align;           /* record alignment */
 	const struct sb_prod_ctl *prod;
 	struct sb_sub_area *subs;
 	struct sb_sub_slot *slot;
@@ -186,7 +188,7 @@ static inline uint64_t sbi_layout_batch(const struct sb_ring_pub *pub, uint64_t 
 					const uint32_t *lens, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
-		uint64_t size = sb_rec_size(lens[i]);
+		uint64_t size = sb_rec_size_al(lens[i], pub->align);
 		uint64_t room = pub->cap - (h & pub->mask);
 
 		if (room < size)
@@ -260,7 +262,7 @@ static inline int sb_ring_claim_batch(struct sb_ring_pub *pub, const uint32_t *l
 	pub->claim_end = end;
 	pub->claim_n = n;
 	for (unsigned i = 0; i < n; i++) {
-		uint64_t size = sb_rec_size(lens[i]);
+		uint64_t size = sb_rec_size_al(lens[i], pub->align);
 		uint64_t room = pub->cap - (h & pub->mask);
 
 		if (room < size)
@@ -292,14 +294,22 @@ static inline uint64_t sbi_publish_claim(struct sb_ring_pub *pub, uint64_t seq, 
 	uint64_t first_word = 0;
 	struct sb_rec_hdr *first = NULL, *rh;
 
-	if (pub->cap - (z & pub->mask) < SB_REC_HDR_SIZE)
+	if (sb_unlikely(pub->cap - (z & pub->mask) < SB_REC_HDR_SIZE))
 		z += pub->cap - (z & pub->mask);
 	/* RELAXED: published by the RELEASE below.  Gating kept one header of
 	 * headroom past the claim, so no unread record owns these bytes. */
 	sb_store_relaxed(&sbi_hdr(pub->data, pub->mask, z)->word, 0);
+	if (sb_likely(pub->claim_n == 1 && z - h == sb_rec_size_al(pub->claim_lens[0], pub->align))) {
+		/* Fast path: one record, no padding before it. */
+		rh = sbi_hdr(pub->data, pub->mask, h);
+		rh->seq = seq;
+		/* RELEASE (pair P2): pairs with the subscribers' ACQUIRE. */
+		sb_store_release(&rh->word, sb_rec_word(pub->claim_lens[0], type, pub->slot_idx));
+		return type == SB_REC_DATA ? seq + 1 : seq;
+	}
 	for (unsigned i = 0; i < pub->claim_n; i++) {
 		uint32_t len = pub->claim_lens[i];
-		uint64_t size = sb_rec_size(len);
+		uint64_t size = sb_rec_size_al(len, pub->align);
 		uint64_t room = pub->cap - (h & pub->mask);
 		uint64_t w;
 
@@ -464,7 +474,7 @@ static inline int sbi_sub_next(struct sb_ring_sub *sub, uint64_t pos, struct sb_
 		atomic_init(&bad->word, w);
 		bad->seq = seq;
 		if (sb_likely(type == SB_REC_DATA)) {
-			size = sb_rec_size(len);
+			size = sb_rec_size_al(len, sub->align);
 			if (sb_unlikely(len > sub->max_record || size > room ||
 					(sub->seq_known && seq < sub->expected_seq)))
 				return SB_ECORRUPT;
@@ -479,7 +489,7 @@ static inline int sbi_sub_next(struct sb_ring_sub *sub, uint64_t pos, struct sb_
 		if (type == SB_REC_PAD)
 			size = SB_REC_HDR_SIZE + (uint64_t)len;
 		else if (type == SB_REC_ABORT)
-			size = sb_rec_size(len);
+			size = sb_rec_size_al(len, sub->align);
 		else
 			return SB_ECORRUPT;
 		if (sb_unlikely(size > room || (type == SB_REC_PAD && size != room)))

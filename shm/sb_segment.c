@@ -118,7 +118,7 @@ static void compute_layout(uint64_t data_size, uint32_t max_subs, uint32_t max_p
 
 struct resolved_params {
 	uint64_t data_size;
-	uint32_t max_record, max_subs, max_pubs;
+	uint32_t max_record, max_subs, max_pubs, rec_align;
 };
 
 static int resolve_params(const struct sb_seg_params *p, uint64_t page, struct resolved_params *r)
@@ -134,11 +134,15 @@ static int resolve_params(const struct sb_seg_params *p, uint64_t page, struct r
 		r->data_size = SB_MIN_DATA_SIZE;
 	if (r->data_size < page)
 		r->data_size = page;
+	r->rec_align = p->rec_align ? p->rec_align : SB_REC_ALIGN;
+	if (!is_pow2(r->rec_align) || r->rec_align < SB_REC_ALIGN || r->rec_align > SB_REC_ALIGN_MAX)
+		return sbi_error(SB_EINVAL, "topic %s: record alignment %u must be a power of two in [%u, %u]",
+				 p->name, p->rec_align, SB_REC_ALIGN, SB_REC_ALIGN_MAX);
 	r->max_record = p->max_record;
-	if (r->max_record == 0 || sb_rec_size(r->max_record) > r->data_size / 2)
+	if (r->max_record == 0 || sb_rec_size_al(r->max_record, r->rec_align) > r->data_size / 2)
 		return sbi_error(SB_EINVAL, "topic %s: max record %u must be 1..%llu for a %llu-byte ring",
 				 p->name, p->max_record,
-				 (unsigned long long)(r->data_size / 2 - SB_REC_HDR_SIZE),
+				 (unsigned long long)(r->data_size / 2 - SB_REC_HDR_SIZE - r->rec_align + SB_REC_ALIGN),
 				 (unsigned long long)r->data_size);
 	r->max_subs = p->max_subs ? p->max_subs : SB_DEFAULT_SUBS;
 	r->max_pubs = p->max_pubs ? p->max_pubs : SB_DEFAULT_PUBS;
@@ -224,6 +228,7 @@ static void fill_header(struct sb_seg_hdr *h, const char *name, const struct res
 	h->max_subs = r->max_subs;
 	h->max_pubs = r->max_pubs;
 	h->flags = huge ? SB_SEG_F_HUGETLB : 0;
+	h->rec_align = r->rec_align;
 	h->epoch_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 	snprintf(h->name, sizeof(h->name), "%s", name);
 	h->checksum = sb_seg_checksum(h);
@@ -239,6 +244,7 @@ static void seg_set_pointers(struct sb_seg *seg, const struct sb_seg_hdr *h)
 	seg->max_record = h->max_record;
 	seg->max_subs = h->max_subs;
 	seg->max_pubs = h->max_pubs;
+	seg->rec_align = h->rec_align;
 }
 
 /* One attempt in one directory.  SB_ENOMEM means "try the fallback". */
@@ -378,7 +384,10 @@ int sb_seg_validate(const struct sb_seg_hdr *hdr, uint64_t file_size)
 		return sbi_error(SB_ECORRUPT, "ring size %llu is not a power of two in [%u, %llu]",
 				 (unsigned long long)hdr->data_size, SB_MIN_DATA_SIZE,
 				 (unsigned long long)SB_MAX_DATA_SIZE);
-	if (hdr->max_record == 0 || sb_rec_size(hdr->max_record) > hdr->data_size / 2)
+	if (!is_pow2(hdr->rec_align) || hdr->rec_align < SB_REC_ALIGN || hdr->rec_align > SB_REC_ALIGN_MAX)
+		return sbi_error(SB_ECORRUPT, "record alignment %u is not a power of two in [%u, %u]",
+				 hdr->rec_align, SB_REC_ALIGN, SB_REC_ALIGN_MAX);
+	if (hdr->max_record == 0 || sb_rec_size_al(hdr->max_record, hdr->rec_align) > hdr->data_size / 2)
 		return sbi_error(SB_ECORRUPT, "max record %u does not fit twice in a %llu-byte ring",
 				 hdr->max_record, (unsigned long long)hdr->data_size);
 	/* All bounded now: max_* are small, data_size <= 2^40. */

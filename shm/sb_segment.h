@@ -40,12 +40,15 @@ enum sb_seg_access {
 struct sb_seg_params {
 	const char *name;     /* topic name, 1..63 bytes, [A-Za-z0-9._-] */
 	uint64_t data_size;   /* ring capacity; rounded up to a power of two */
-	uint32_t max_record;  /* largest payload; sb_rec_size(max) <= data_size/2 */
+	uint32_t max_record;  /* largest payload; sb_rec_size_al(max, rec_align) <= data_size/2 */
 	uint32_t max_subs;    /* subscriber slots (default 64 if 0) */
 	uint32_t max_pubs;    /* publisher slots (default 16 if 0) */
 	const char *dir;      /* directory for the file, NULL: hugetlbfs then /dev/shm */
 	bool no_hugepages;    /* skip hugetlbfs even if available */
 	uint32_t mode;        /* file mode, 0: 0600 */
+	uint32_t rec_align;   /* record alignment, 0: 8 (dense).  64 puts every
+	                       * record on its own cache lines: faster for
+	                       * single-record streams, more bytes for small ones */
 };
 
 /* A process's view of a mapped segment: pointers computed locally after
@@ -62,6 +65,7 @@ struct sb_seg {
 	uint32_t max_record;
 	uint32_t max_subs;
 	uint32_t max_pubs;
+	uint32_t rec_align;
 	enum sb_seg_access access;
 	char path[256];                /* file path if known, else "" */
 };
