@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The main job of shmbus: set up the machine, build an optimised release in
+# build-release/, and run the ping-pong latency comparison (shmbus beside the
+# physical limit and the peers) for 64-byte and 1024-byte messages.
+#
+#   usage: scripts/demo.sh [EXTRA shmbus-bench ARGS...]   (passed to every run)
+#   env SB_SKIP_SETUP=1   skip scripts/install-deps.sh and hugepages.sh
+#   env SB_CORES=a,b      pin the two processes to these CPUs (default: the
+#                         first two CPUs this process may run on)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+BUILD_DIR=build-release
+BENCH="$BUILD_DIR/bench/shmbus-bench"
+
+log() { printf '==> %s\n' "$*"; }
+warn() { printf '==> warning: %s\n' "$*" >&2; }
+
+setup_machine() {
+    if [[ "${SB_SKIP_SETUP:-0}" == "1" ]]; then
+        log "setup skipped (SB_SKIP_SETUP=1)"
+        return
+    fi
+    log "setup: scripts/install-deps.sh"
+    bash scripts/install-deps.sh
+    log "setup: scripts/hugepages.sh"
+    bash scripts/hugepages.sh
+}
+
+build_release() {
+    local opts=(-Dbuildtype=release -Dtests=false)
+    if [[ -f "$BUILD_DIR/meson-private/coredata.dat" ]]; then
+        log "meson setup --reconfigure $BUILD_DIR ${opts[*]}"
+        meson setup --reconfigure "$BUILD_DIR" "${opts[@]}"
+    else
+        log "meson setup $BUILD_DIR ${opts[*]}"
+        meson setup "$BUILD_DIR" "${opts[@]}"
+    fi
+    log "meson compile -C $BUILD_DIR"
+    meson compile -C "$BUILD_DIR"
+}
+
+# Print the CPUs this process may run on, one per line, from a list such as
+# "0-3,8,10-11" (Cpus_allowed_list), so that cpusets in containers are honoured.
+allowed_cpus() {
+    local list range lo hi cpu ranges=()
+    list="$(awk '$1 == "Cpus_allowed_list:" { print $2 }' /proc/self/status)"
+    [[ -n "$list" ]] || list="0-$(($(nproc) - 1))"
+    IFS=',' read -r -a ranges <<<"$list"
+    for range in "${ranges[@]}"; do
+        lo="${range%-*}"
+        hi="${range#*-}"
+        for ((cpu = lo; cpu <= hi; cpu++)); do
+            echo "$cpu"
+        done
+    done
+}
+
+pick_cores() {
+    if [[ -n "${SB_CORES:-}" ]]; then
+        echo "$SB_CORES"
+        return
+    fi
+    local cpus=()
+    mapfile -t cpus < <(allowed_cpus)
+    if [[ ${#cpus[@]} -ge 2 ]]; then
+        echo "${cpus[0]},${cpus[1]}"
+    else
+        warn "only one CPU available: both processes share CPU ${cpus[0]:-0}; latencies will be dominated by scheduling, not by the bus"
+        echo "${cpus[0]:-0},${cpus[0]:-0}"
+    fi
+}
+
+# run_bench SIZE [EXTRA ARGS...]: one ping-pong comparison at SIZE bytes.
+run_bench() {
+    local size="$1"
+    shift
+    log "$BENCH compare --cores $CORES --size $size${*:+ $*}"
+    "$BENCH" compare --cores "$CORES" --size "$size" "$@"
+}
+
+main() {
+    setup_machine
+    build_release
+    if [[ ! -x "$BENCH" ]]; then
+        echo "demo.sh: $BENCH was not built" >&2
+        exit 1
+    fi
+    CORES="$(pick_cores)"
+    log "pinning to cores $CORES"
+    run_bench 64 "$@"
+    run_bench 1024 "$@"
+    log "demo done"
+}
+
+main "$@"
