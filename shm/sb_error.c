@@ -33,6 +33,7 @@ const char *sb_strerror(int code)
 	case SB_ETIMEDOUT:     return "timed out";
 	case SB_ESTATE:        return "call out of sequence";
 	case SB_EIO:           return "system call failed";
+	case SB_ECONN:         return "connection to the daemon lost";
 	default:               return code < 0 ? strerror(-code) : "unknown result";
 	}
 }
