@@ -172,7 +172,13 @@ enum sb_rec_type {
  * word from an earlier lap (docs/ring.md, section 2.2). */
 struct sb_rec_hdr {
 	_Atomic uint64_t word;
-	uint64_t seq;   /* DATA: its sequence number; PAD/ABORT: the next one */
+	/* DATA: its sequence number; PAD/ABORT and the zeroed header past a
+	 * claim: the next one.  So the seq at any record boundary is the number
+	 * of the next data record at or after it, which lets a subscriber that
+	 * joins or resynchronises there count its loss exactly.  Atomic only so
+	 * that the benign same-value race between a joiner's read and the next
+	 * commit is defined; always accessed RELAXED. */
+	_Atomic uint64_t seq;
 };
 _Static_assert(sizeof(struct sb_rec_hdr) == SB_REC_HDR_SIZE, "record header size");
 

@@ -197,6 +197,55 @@ int sb_ring_abort(struct sb_ring_pub *pub)
 
 /* ------------------------------------------------------------ subscribers */
 
+/* The seq stored at record boundary pos: the number of the next data record
+ * at or after it (sb_layout.h).  Fails if pos may have been reclaimed. */
+static int seq_at(const struct sb_ring_sub *sub, uint64_t pos, uint64_t *seq)
+{
+	const struct sb_rec_hdr *rh;
+
+	if (sub->cap - (pos & sub->mask) < SB_REC_HDR_SIZE)
+		pos += sub->cap - (pos & sub->mask);
+	rh = (const struct sb_rec_hdr *)(sub->data + (pos & sub->mask));
+	/* RELAXED: the caller's ACQUIRE of tail (pair P2') ordered the write,
+	 * which precedes the RELEASE of any tail at or above pos. */
+	*seq = sb_load_relaxed(&rh->seq);
+	return sbi_overwritten(sub, pos) ? -1 : 0;
+}
+
+/* Jump to the newest record boundary (tail).  The loss is reported with the
+ * next record, as its seq minus the seq expected.  After corruption the
+ * expected seq may itself come from a forged record: it is then capped at
+ * the publishers' next_seq, so genuine records do not look like they went
+ * backwards. */
+static void resync_to_tail(struct sb_ring_sub *sub, bool after_corruption)
+{
+	uint64_t t = 0, s = 0;
+	int tries;
+
+	for (tries = 0; tries < 64; tries++) {
+		/* ACQUIRE pairs with the committers' RELEASE of tail. */
+		t = sb_load_acquire(&sub->prod->tail);
+		if (seq_at(sub, t, &s) == 0)
+			break;
+	}
+	sub->cursor = t;
+	sub->peek_end = t;
+	sub->peek_n = 0;
+	if (!sub->seq_known && tries < 64) {
+		sub->expected_seq = s;
+		sub->seq_known = true;
+	}
+	if (after_corruption) {
+		/* RELAXED: a bound, not a synchronisation. */
+		uint64_t ns = sb_load_relaxed(&sub->prod->next_seq);
+
+		if (sub->expected_seq > ns)
+			sub->expected_seq = ns;
+	}
+	/* RELEASE (pair P4): pairs with the gating scan's ACQUIRE of cursor. */
+	sb_store_release(&sub->slot->cursor, t);
+}
+
 int sb_ring_sub_attach(struct sb_ring_sub *sub, const struct sb_seg *seg, enum sb_sub_kind kind,
 		       enum sb_sub_start start, enum sb_wait_strategy wait)
 {
@@ -254,8 +303,9 @@ int sb_ring_sub_attach(struct sb_ring_sub *sub, const struct sb_seg *seg, enum s
 	if (start == SB_START_OLDEST) {
 		/* Lap boundaries are always record boundaries (records never
 		 * straddle the end), so the oldest intact one is the first
-		 * multiple of the capacity at or above head - capacity. */
-		uint64_t h = sb_load_relaxed(&seg->prod->head);
+		 * multiple of the capacity whose bytes, including the header of
+		 * headroom zeroed past each claim, have not been reclaimed. */
+		uint64_t h = sb_load_relaxed(&seg->prod->head) + SB_REC_HDR_SIZE;
 		uint64_t b = h > sub->cap ? (h - sub->cap + sub->mask) & ~sub->mask : 0;
 
 		cursor = b < t ? b : t;
@@ -277,6 +327,12 @@ int sb_ring_sub_attach(struct sb_ring_sub *sub, const struct sb_seg *seg, enum s
 	sub->safe_from = t;
 	sub->cursor = cursor;
 	sub->peek_end = cursor;
+	/* The seq at the start boundary numbers the next data record, so loss
+	 * is exact even if the subscriber is overrun before reading anything. */
+	if (seq_at(sub, cursor, &sub->expected_seq) == 0)
+		sub->seq_known = true;
+	else
+		resync_to_tail(sub, false);
 	if (wait == SB_WAIT_BLOCK)
 		atomic_fetch_add(&subs->blocking, 1); /* SEQ_CST: see handshake 2 */
 	return SB_OK;
@@ -295,24 +351,11 @@ void sb_ring_sub_detach(struct sb_ring_sub *sub)
 	sub->slot = NULL;
 }
 
-/* Jump to the newest record: the next record's seq tells the exact loss. */
-static void resync_to_tail(struct sb_ring_sub *sub)
-{
-	/* ACQUIRE pairs with the committers' RELEASE of tail. */
-	uint64_t t = sb_load_acquire(&sub->prod->tail);
-
-	sub->cursor = t;
-	sub->peek_end = t;
-	sub->peek_n = 0;
-	/* RELEASE: pairs with the gating scan's ACQUIRE of cursor. */
-	sb_store_release(&sub->slot->cursor, t);
-}
-
 int sbi_sub_lapped(struct sb_ring_sub *sub)
 {
 	uint64_t at = sub->cursor;
 
-	resync_to_tail(sub);
+	resync_to_tail(sub, false);
 	sub->laps++;
 	/* RELAXED: statistics; single writer. */
 	sb_store_relaxed(&sub->slot->laps, sub->laps);
@@ -342,8 +385,9 @@ int sbi_sub_bad_record(struct sb_ring_sub *sub, uint64_t pos, const struct sb_re
 	sbi_error(SB_ECORRUPT,
 		  "topic %s: corrupt record at position %llu: %s (type 0x%04x len %u seq %llu); skipped to %llu",
 		  sub->seg->hdr->name, (unsigned long long)pos, what, type, len,
-		  (unsigned long long)h->seq, (unsigned long long)sb_load_relaxed(&sub->prod->tail));
-	resync_to_tail(sub);
+		  (unsigned long long)sb_load_relaxed(&((struct sb_rec_hdr *)h)->seq),
+		  (unsigned long long)sb_load_relaxed(&sub->prod->tail));
+	resync_to_tail(sub, true);
 	return SB_ECORRUPT;
 }
 
@@ -427,12 +471,14 @@ void sbi_doorbell_ring(struct sb_sub_area *subs)
 static void fill_aborted(const struct sb_seg *seg, uint64_t pos, uint64_t end, uint64_t seq)
 {
 	uint64_t cap = seg->data_size, mask = cap - 1, z = end;
-	struct sb_rec_hdr *first = NULL;
+	struct sb_rec_hdr *first = NULL, *zh;
 	uint64_t first_word = 0;
 
 	if (cap - (z & mask) < SB_REC_HDR_SIZE)
 		z += cap - (z & mask);
-	sb_store_relaxed(&((struct sb_rec_hdr *)(seg->data + (z & mask)))->word, 0);
+	zh = (struct sb_rec_hdr *)(seg->data + (z & mask));
+	sb_store_relaxed(&zh->word, 0);
+	sb_store_relaxed(&zh->seq, seq);
 	while (pos < end) {
 		uint64_t room = cap - (pos & mask);
 		uint64_t piece = end - pos < room ? end - pos : room;
@@ -441,7 +487,7 @@ static void fill_aborted(const struct sb_seg *seg, uint64_t pos, uint64_t end, u
 		if (piece >= SB_REC_HDR_SIZE) {
 			uint64_t w = sb_rec_word((uint32_t)(piece - SB_REC_HDR_SIZE),
 						 piece == room ? SB_REC_PAD : SB_REC_ABORT, UINT16_MAX);
-			rh->seq = seq;
+			sb_store_relaxed(&rh->seq, seq);
 			if (!first) {
 				first = rh;
 				first_word = w;

@@ -98,6 +98,7 @@ struct sb_ring_pub {
 	uint32_t claim_n;         /* records in the open claim */
 	uint64_t claim_start;     /* first byte of the open claim (maybe a pad) */
 	uint64_t claim_end;
+	uint64_t claim_bytes;     /* payload bytes of the open claim */
 	uint32_t claim_lens[SB_RING_BATCH_MAX]; /* payload lengths of the open claim */
 	uint64_t gate_limit;      /* claims may end at or below this without a rescan */
 	uint64_t head;            /* exclusive: our head (we are its only writer) */
@@ -222,6 +223,8 @@ static inline int sb_ring_claim_batch(struct sb_ring_pub *pub, const uint32_t *l
 	if (pub->exclusive) {
 		h = pub->head;
 		end = sbi_layout_batch(pub, h, lens, n);
+		if (sb_unlikely(end - h + SB_REC_HDR_SIZE > pub->cap))
+			return SB_EMSGSIZE; /* could never fit, whatever subscribers do */
 		/* + one header: commit zeroes the next record's commit word. */
 		if (sb_unlikely(end + SB_REC_HDR_SIZE > pub->gate_limit)) {
 			int rc = sbi_pub_regate(pub, end + SB_REC_HDR_SIZE);
@@ -238,6 +241,8 @@ static inline int sb_ring_claim_batch(struct sb_ring_pub *pub, const uint32_t *l
 		h = sb_load_relaxed(&pub->prod->head);
 		for (;;) {
 			end = sbi_layout_batch(pub, h, lens, n);
+			if (sb_unlikely(end - h + SB_REC_HDR_SIZE > pub->cap))
+				return SB_EMSGSIZE;
 			if (sb_unlikely(end + SB_REC_HDR_SIZE > pub->gate_limit)) {
 				int rc = sbi_pub_regate(pub, end + SB_REC_HDR_SIZE);
 				if (rc < 0)
@@ -261,6 +266,7 @@ static inline int sb_ring_claim_batch(struct sb_ring_pub *pub, const uint32_t *l
 	pub->claim_start = h;
 	pub->claim_end = end;
 	pub->claim_n = n;
+	pub->claim_bytes = 0;
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t size = sb_rec_size_al(lens[i], pub->align);
 		uint64_t room = pub->cap - (h & pub->mask);
@@ -268,6 +274,7 @@ static inline int sb_ring_claim_batch(struct sb_ring_pub *pub, const uint32_t *l
 		if (room < size)
 			h += room;
 		pub->claim_lens[i] = lens[i];
+		pub->claim_bytes += lens[i];
 		payloads[i] = sbi_hdr(pub->data, pub->mask, h) + 1;
 		h += size;
 	}
@@ -291,21 +298,25 @@ static inline int sb_ring_claim(struct sb_ring_pub *pub, uint32_t len, void **pa
 static inline uint64_t sbi_publish_claim(struct sb_ring_pub *pub, uint64_t seq, uint16_t type)
 {
 	uint64_t h = pub->claim_start, z = pub->claim_end;
+	uint64_t next = type == SB_REC_DATA ? seq + pub->claim_n : seq;
 	uint64_t first_word = 0;
 	struct sb_rec_hdr *first = NULL, *rh;
 
 	if (sb_unlikely(pub->cap - (z & pub->mask) < SB_REC_HDR_SIZE))
 		z += pub->cap - (z & pub->mask);
 	/* RELAXED: published by the RELEASE below.  Gating kept one header of
-	 * headroom past the claim, so no unread record owns these bytes. */
-	sb_store_relaxed(&sbi_hdr(pub->data, pub->mask, z)->word, 0);
+	 * headroom past the claim, so no unread record owns these bytes.  The
+	 * seq there is the next record's, for subscribers that join at tail. */
+	rh = sbi_hdr(pub->data, pub->mask, z);
+	sb_store_relaxed(&rh->word, 0);
+	sb_store_relaxed(&rh->seq, next);
 	if (sb_likely(pub->claim_n == 1 && z - h == sb_rec_size_al(pub->claim_lens[0], pub->align))) {
 		/* Fast path: one record, no padding before it. */
 		rh = sbi_hdr(pub->data, pub->mask, h);
-		rh->seq = seq;
+		sb_store_relaxed(&rh->seq, seq);
 		/* RELEASE (pair P2): pairs with the subscribers' ACQUIRE. */
 		sb_store_release(&rh->word, sb_rec_word(pub->claim_lens[0], type, pub->slot_idx));
-		return type == SB_REC_DATA ? seq + 1 : seq;
+		return next;
 	}
 	for (unsigned i = 0; i < pub->claim_n; i++) {
 		uint32_t len = pub->claim_lens[i];
@@ -316,7 +327,7 @@ static inline uint64_t sbi_publish_claim(struct sb_ring_pub *pub, uint64_t seq, 
 		if (room < size) {
 			if (room >= SB_REC_HDR_SIZE) {
 				rh = sbi_hdr(pub->data, pub->mask, h);
-				rh->seq = seq;
+				sb_store_relaxed(&rh->seq, seq);
 				w = sb_rec_word((uint32_t)(room - SB_REC_HDR_SIZE), SB_REC_PAD, pub->slot_idx);
 				if (!first) {
 					first = rh;
@@ -328,7 +339,7 @@ static inline uint64_t sbi_publish_claim(struct sb_ring_pub *pub, uint64_t seq, 
 			h += room;
 		}
 		rh = sbi_hdr(pub->data, pub->mask, h);
-		rh->seq = seq;
+		sb_store_relaxed(&rh->seq, seq);
 		if (type == SB_REC_DATA)
 			seq++;
 		w = sb_rec_word(len, type, pub->slot_idx);
@@ -374,8 +385,10 @@ static inline int sbi_commit_as(struct sb_ring_pub *pub, uint16_t type)
 	pub->claim_open = false;
 	if (type == SB_REC_DATA) {
 		pub->records += pub->claim_n;
+		pub->bytes += pub->claim_bytes;
 		/* RELAXED: statistics for monitors; single writer. */
 		sb_store_relaxed(&pub->slot->records, pub->records);
+		sb_store_relaxed(&pub->slot->bytes, pub->bytes);
 	}
 	/* RELAXED: 'blocking' changes only when a blocking subscriber attaches
 	 * or leaves; see sbi_doorbell_ring for the handshake with sleepers. */
@@ -399,7 +412,8 @@ static inline int sb_ring_send(struct sb_ring_pub *pub, const void *buf, uint32_
 
 	if (rc < 0)
 		return rc;
-	memcpy(p, buf, len);
+	if (len)
+		memcpy(p, buf, len);
 	return sb_ring_commit(pub);
 }
 
@@ -443,6 +457,8 @@ static inline void sbi_sub_skip(struct sb_ring_sub *sub, uint64_t from, uint64_t
 static inline int sbi_sub_next(struct sb_ring_sub *sub, uint64_t pos, struct sb_ring_view *v,
 			       uint64_t *next, struct sb_rec_hdr *bad)
 {
+	uint64_t skipped = 0;
+
 	for (;;) {
 		const struct sb_rec_hdr *rh;
 		uint64_t off, room, size, w, seq;
@@ -466,13 +482,13 @@ static inline int sbi_sub_next(struct sb_ring_sub *sub, uint64_t pos, struct sb_
 				return SB_ELAPPED; /* zeroed by a later lap */
 			return SB_EEMPTY;
 		}
-		seq = rh->seq;
+		seq = sb_load_relaxed(&rh->seq); /* ordered by the ACQUIRE above */
 		if (sb_unlikely(sbi_sub_validates(sub, pos)) && sbi_overwritten(sub, pos))
 			return SB_ELAPPED;
 		len = sb_rec_word_len(w);
 		type = sb_rec_word_type(w);
 		atomic_init(&bad->word, w);
-		bad->seq = seq;
+		atomic_init(&bad->seq, seq);
 		if (sb_likely(type == SB_REC_DATA)) {
 			size = sb_rec_size_al(len, sub->align);
 			if (sb_unlikely(len > sub->max_record || size > room ||
@@ -494,8 +510,15 @@ static inline int sbi_sub_next(struct sb_ring_sub *sub, uint64_t pos, struct sb_
 			return SB_ECORRUPT;
 		if (sb_unlikely(size > room || (type == SB_REC_PAD && size != room)))
 			return SB_ECORRUPT;
+		/* Records nobody is given never run past the claim frontier, and
+		 * one call skips at most one ring's worth: a forged chain of them
+		 * can neither send the cursor ahead of the stream nor spin here. */
+		if (sb_unlikely(pos + size > sb_load_acquire(&sub->prod->head)))
+			return SB_ECORRUPT;
 		sbi_sub_skip(sub, pos, pos + size);
 		pos += size;
+		if (sb_unlikely((skipped += size) >= sub->cap))
+			return SB_EEMPTY;
 	}
 }
 

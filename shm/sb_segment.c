@@ -142,7 +142,7 @@ static int resolve_params(const struct sb_seg_params *p, uint64_t page, struct r
 	if (r->max_record == 0 || sb_rec_size_al(r->max_record, r->rec_align) > r->data_size / 2)
 		return sbi_error(SB_EINVAL, "topic %s: max record %u must be 1..%llu for a %llu-byte ring",
 				 p->name, p->max_record,
-				 (unsigned long long)(r->data_size / 2 - SB_REC_HDR_SIZE - r->rec_align + SB_REC_ALIGN),
+				 (unsigned long long)(r->data_size / 2 - SB_REC_HDR_SIZE),
 				 (unsigned long long)r->data_size);
 	r->max_subs = p->max_subs ? p->max_subs : SB_DEFAULT_SUBS;
 	r->max_pubs = p->max_pubs ? p->max_pubs : SB_DEFAULT_PUBS;
@@ -203,7 +203,8 @@ static int dir_page_size(const char *dir, uint64_t *page, uint64_t *free_bytes, 
 	struct statfs sf;
 
 	if (statfs(dir, &sf) != 0)
-		return sbi_error(-errno, "segment directory %s: %s", dir, strerror(errno));
+		return sbi_error(errno == ENOENT ? SB_ENOENT : (errno == EACCES || errno == EPERM) ? SB_EACCES : SB_EIO,
+				 "segment directory %s: %s", dir, strerror(errno));
 	*huge = (unsigned long)sf.f_type == (unsigned long)HUGETLBFS_MAGIC;
 	*page = *huge ? (uint64_t)sf.f_bsize : SB_SMALL_PAGE;
 	*free_bytes = (uint64_t)sf.f_bavail * (uint64_t)sf.f_bsize;
@@ -273,9 +274,14 @@ static int create_in(const char *dir, const struct sb_seg_params *p, struct sb_s
 	if (fd < 0) {
 		rc = -errno;
 		if (rc == -EEXIST)
-			return sbi_error(SB_EEXIST, "segment %s already exists", seg->path);
-		return sbi_error(rc == -EACCES || rc == -EPERM ? SB_EACCES : SB_EIO, "create %s: %s",
-				 seg->path, strerror(errno));
+			rc = sbi_error(SB_EEXIST, "segment %s already exists", seg->path);
+		else if (rc == -ENOENT)
+			rc = sbi_error(SB_ENOENT, "create %s: directory does not exist", seg->path);
+		else
+			rc = sbi_error(rc == -EACCES || rc == -EPERM ? SB_EACCES : SB_EIO, "create %s: %s",
+				       seg->path, strerror(errno));
+		seg->path[0] = '\0'; /* not ours: sb_seg_unlink must not remove it */
+		return rc;
 	}
 	if (ftruncate(fd, (off_t)l.seg_size) != 0) {
 		rc = sbi_error(errno == ENOSPC || errno == ENOMEM ? SB_ENOMEM : SB_EIO,
@@ -384,6 +390,8 @@ int sb_seg_validate(const struct sb_seg_hdr *hdr, uint64_t file_size)
 		return sbi_error(SB_ECORRUPT, "ring size %llu is not a power of two in [%u, %llu]",
 				 (unsigned long long)hdr->data_size, SB_MIN_DATA_SIZE,
 				 (unsigned long long)SB_MAX_DATA_SIZE);
+	if (hdr->reserved != 0)
+		return sbi_error(SB_ECORRUPT, "reserved header field is 0x%08x, must be 0", hdr->reserved);
 	if (!is_pow2(hdr->rec_align) || hdr->rec_align < SB_REC_ALIGN || hdr->rec_align > SB_REC_ALIGN_MAX)
 		return sbi_error(SB_ECORRUPT, "record alignment %u is not a power of two in [%u, %u]",
 				 hdr->rec_align, SB_REC_ALIGN, SB_REC_ALIGN_MAX);

@@ -76,7 +76,8 @@ uint64_t sb_seg_memsize(const struct sb_seg_params *params, uint64_t page_size);
 
 /* Create a new segment file named after the topic in params->dir (or the
  * default directories) and map it for publishing.
- * Returns 0, SB_EINVAL, SB_EEXIST, SB_ENOMEM, SB_EACCES or SB_EIO. */
+ * Returns 0, SB_EINVAL, SB_EEXIST, SB_ENOENT (no such directory), SB_ENOMEM,
+ * SB_EACCES or SB_EIO. */
 int sb_seg_create(const struct sb_seg_params *params, struct sb_seg *seg);
 
 /* Validate and map a segment from an open file descriptor (dup'ed; the caller
