@@ -631,7 +631,7 @@ static inline int sb_ring_poll(struct sb_ring_sub *sub, sb_ring_handler_fn fn, v
 	if (max > 32)
 		max = 32;
 	if (sub->kind == SB_SUB_UNTETHERED) {
-		struct sb_ring_view c;
+		struct sb_ring_view c = { 0 };
 
 		rc = sb_ring_peek(sub, &c);
 		if (rc < 0)

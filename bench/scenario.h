@@ -1,0 +1,44 @@
+/*
+ * scenario.h - the scenarios of shmbus-bench and their single-run entry
+ * points (internal header).
+ *
+ * scenario_*() run a whole command line (every size, reporting included)
+ * and return 0 or -1.  The *_run() functions measure one configuration once
+ * and fill a bench_result; compare pairs them round by round.  A run
+ * function that gets samples_out also copies its sorted samples (count
+ * ticks) there, so compare can pool every sample of every round.
+ */
+#ifndef BENCH_SCENARIO_H
+#define BENCH_SCENARIO_H
+
+#include "bench.h"
+
+/* One latency measurement: size bytes each way, count round trips after
+ * warmup round trips. */
+struct run_spec {
+	uint32_t size;
+	uint64_t count;
+	uint64_t warmup;
+	uint64_t *samples_out; /* optional: receives count sorted tick samples */
+};
+
+typedef int (*latency_run_fn)(const struct bench_opts *o, const struct run_spec *spec,
+			      struct bench_result *res);
+
+int baseline_run(const struct bench_opts *o, const struct run_spec *spec, struct bench_result *res);
+int pingpong_run(const struct bench_opts *o, const struct run_spec *spec, struct bench_result *res);
+
+int scenario_baseline(const struct bench_opts *o);
+int scenario_pingpong(const struct bench_opts *o);
+int scenario_throughput(const struct bench_opts *o);
+int scenario_compare(const struct bench_opts *o);
+
+/* Shared by the latency scenarios: run fn once per size and report. */
+int latency_scenario(const struct bench_opts *o, latency_run_fn fn);
+
+/* Shared by the latency run functions: turn the samples of a finished run
+ * (sorted in place) and its measured span into res. */
+void latency_finish(const struct bench_opts *o, const struct run_spec *spec, uint64_t *samples,
+		    uint64_t span_ticks, struct bench_result *res);
+
+#endif /* BENCH_SCENARIO_H */

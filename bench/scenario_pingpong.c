@@ -1,0 +1,257 @@
+/*
+ * scenario_pingpong.c - round-trip latency through two shmbus rings.
+ *
+ * Segment AB carries ping -> pong, segment BA the replies.  Each process
+ * publishes on one (exclusive publisher, or shared with --shared) and
+ * subscribes to the other (tethered, busy-spin).  "ping" (timed) claims a
+ * record of size bytes, fills it with payload_write (sequence number first),
+ * commits, then spins on peek until the reply arrives, reads every byte of
+ * it and consumes it.  "pong" peeks, reads every byte, checks the sequence,
+ * consumes, and replies with a record of the same size.  The payload code
+ * and the spin hint are those of the baseline, so the difference between
+ * the two is the ring: claim, commit, peek, consume, and where the ring puts
+ * the bytes.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "clock.h"
+#include "payload.h"
+#include "scenario.h"
+#include "segment.h"
+#include "sb_ring.h"
+
+struct pp_shared {
+	alignas(SB_CACHE_LINE) uint64_t acc[2];
+	uint64_t t_begin;
+	uint64_t t_end;
+};
+
+struct pp_run {
+	struct bench_seg ab, ba;
+	uint32_t size;
+	uint64_t warmup;
+	uint64_t count;
+	enum sb_pub_mode mode;
+	uint64_t *samples;          /* count entries, MAP_SHARED */
+	struct pp_shared *out;      /* MAP_SHARED */
+};
+
+struct pp_side {
+	struct sb_seg pub_seg, sub_seg;
+	struct sb_ring_pub pub;
+	struct sb_ring_sub sub;
+};
+
+static int side_open(struct worker *w, const struct pp_run *r, struct pp_side *s, const char *pub_path,
+		     const char *sub_path)
+{
+	int rc = sb_seg_open_path(pub_path, SB_SEG_PUBLISHER, &s->pub_seg);
+
+	if (rc == 0)
+		rc = sb_seg_open_path(sub_path, SB_SEG_SUBSCRIBER, &s->sub_seg);
+	if (rc == 0)
+		rc = sb_ring_pub_attach(&s->pub, &s->pub_seg, r->mode);
+	if (rc == 0)
+		rc = sb_ring_sub_attach(&s->sub, &s->sub_seg, SB_SUB_TETHERED, SB_START_LATEST, SB_WAIT_SPIN);
+	if (rc < 0)
+		return worker_fail(w, "set-up: %s: %s", sb_strerror(rc), sb_last_error());
+	return 0;
+}
+
+static void side_close(struct pp_side *s)
+{
+	sb_ring_sub_detach(&s->sub);
+	sb_ring_pub_detach(&s->pub);
+}
+
+/* Publish one record of size bytes carrying sequence c. */
+static inline int send_one(struct sb_ring_pub *pub, uint32_t size, uint64_t c)
+{
+	void *p;
+	int rc;
+
+	while ((rc = sb_ring_claim(pub, size, &p)) == SB_EBACKPRESSURE)
+		payload_spin_hint();
+	if (rc < 0)
+		return rc;
+	payload_write(p, size, c);
+	return sb_ring_commit(pub);
+}
+
+/* Wait for, read and consume one record; *seq gets its first 8 bytes. */
+static inline int recv_one(struct sb_ring_sub *sub, uint64_t *acc, struct sb_ring_view *v, uint64_t *seq)
+{
+	int rc;
+
+	while ((rc = sb_ring_peek(sub, v)) == SB_EEMPTY)
+		payload_spin_hint();
+	if (rc < 0)
+		return rc;
+	*acc += payload_read(v->data, v->len, seq);
+	return sb_ring_consume(sub);
+}
+
+/* Explains a failed round trip (called with the loop's verdict). */
+static int bad_trip(struct worker *w, const char *what, uint64_t c, int rc, const struct sb_ring_view *v,
+		    uint32_t size, uint64_t seq)
+{
+	if (rc < 0)
+		return worker_fail(w, "%s %llu: %s: %s", what, (unsigned long long)c, sb_strerror(rc), sb_last_error());
+	return worker_fail(w, "%s %llu: got len %u seq %llu lost %llu, expected len %u seq %llu", what,
+			   (unsigned long long)c, v->len, (unsigned long long)seq, (unsigned long long)v->lost, size,
+			   (unsigned long long)c);
+}
+
+static inline bool trip_ok(const struct sb_ring_view *v, uint32_t size, uint64_t seq, uint64_t c)
+{
+	return v->len == size && v->lost == 0 && (size < 8 || seq == c);
+}
+
+static int ping_loop(struct worker *w, struct pp_side *s, const struct pp_run *r, uint64_t first, uint64_t n,
+		     uint64_t *samples, uint64_t *acc)
+{
+	for (uint64_t k = 0; k < n; k++) {
+		uint64_t c = first + k, seq = 0, t0, t1;
+		struct sb_ring_view v = { 0 };
+		int rc;
+
+		t0 = clock_start();
+		rc = send_one(&s->pub, r->size, c);
+		if (rc == 0)
+			rc = recv_one(&s->sub, acc, &v, &seq);
+		t1 = clock_end();
+		if (sb_unlikely(rc < 0 || !trip_ok(&v, r->size, seq, c)))
+			return bad_trip(w, "round trip", c, rc, &v, r->size, seq);
+		if (samples)
+			samples[k] = t1 - t0;
+	}
+	return 0;
+}
+
+static int pong_loop(struct worker *w, struct pp_side *s, const struct pp_run *r, uint64_t first, uint64_t n,
+		     uint64_t *acc)
+{
+	for (uint64_t k = 0; k < n; k++) {
+		uint64_t c = first + k, seq = 0;
+		struct sb_ring_view v = { 0 };
+		int rc = recv_one(&s->sub, acc, &v, &seq);
+
+		if (sb_unlikely(rc < 0 || !trip_ok(&v, r->size, seq, c)))
+			return bad_trip(w, "message", c, rc, &v, r->size, seq);
+		rc = send_one(&s->pub, r->size, c);
+		if (sb_unlikely(rc < 0))
+			return bad_trip(w, "reply", c, rc, &v, r->size, seq);
+	}
+	return 0;
+}
+
+static int pp_ping(struct worker *w, void *arg)
+{
+	const struct pp_run *r = arg;
+	struct pp_side s;
+	uint64_t acc = 0, t0, t1;
+	int rc;
+
+	rc = side_open(w, r, &s, r->ab.path, r->ba.path);
+	if (rc)
+		return rc;
+	worker_barrier(w, 0); /* both subscribers attached before the first record */
+	rc = ping_loop(w, &s, r, 1, r->warmup, NULL, &acc);
+	if (rc)
+		return rc;
+	rc = worker_sandbox(w);
+	if (rc)
+		return rc;
+	worker_barrier(w, 1);
+	worker_measure_begins(w);
+	t0 = clock_start();
+	rc = ping_loop(w, &s, r, r->warmup + 1, r->count, r->samples, &acc);
+	t1 = clock_end();
+	if (rc)
+		return rc;
+	side_close(&s);
+	r->out->acc[0] = acc;
+	r->out->t_begin = t0;
+	r->out->t_end = t1;
+	return 0;
+}
+
+static int pp_pong(struct worker *w, void *arg)
+{
+	const struct pp_run *r = arg;
+	struct pp_side s;
+	uint64_t acc = 0;
+	int rc;
+
+	rc = side_open(w, r, &s, r->ba.path, r->ab.path);
+	if (rc)
+		return rc;
+	worker_barrier(w, 0);
+	rc = pong_loop(w, &s, r, 1, r->warmup, &acc);
+	if (rc)
+		return rc;
+	rc = worker_sandbox(w);
+	if (rc)
+		return rc;
+	worker_barrier(w, 1);
+	worker_measure_begins(w);
+	rc = pong_loop(w, &s, r, r->warmup + 1, r->count, &acc);
+	if (rc)
+		return rc;
+	side_close(&s);
+	r->out->acc[1] = acc;
+	return 0;
+}
+
+int pingpong_run(const struct bench_opts *o, const struct run_spec *spec, struct bench_result *res)
+{
+	size_t sbytes = spec->count * sizeof(uint64_t);
+	uint32_t max_record = spec->size ? spec->size : 8;
+	struct harness h;
+	struct pp_run r;
+	int rc = -1;
+
+	if (o->ncores < 2 || o->cores[0] == o->cores[1]) {
+		fprintf(stderr, "shmbus-bench: pingpong needs two different cores (--cores A,B)\n");
+		return -1;
+	}
+	memset(&r, 0, sizeof(r));
+	r.size = spec->size;
+	r.warmup = spec->warmup;
+	r.count = spec->count;
+	r.mode = o->shared_pub ? SB_PUB_SHARED : SB_PUB_EXCLUSIVE;
+	r.samples = shared_alloc(sbytes);
+	r.out = shared_alloc(sizeof(*r.out));
+	if (!r.samples || !r.out) {
+		fprintf(stderr, "shmbus-bench: cannot map %zu bytes of shared memory: %s\n", sbytes, strerror(errno));
+		goto out;
+	}
+	if (bench_seg_create(&r.ab, "ab", o->ring_size, max_record, 4) < 0 ||
+	    bench_seg_create(&r.ba, "ba", o->ring_size, max_record, 4) < 0)
+		goto out;
+	if (harness_init(&h, 2, o->seccomp) < 0)
+		goto out;
+	h.selftest = o->selftest;
+	h.rt_prio = o->rt ? BENCH_RT_PRIO : 0;
+	if (harness_spawn(&h, "pingpong-pong", o->cores[1], pp_pong, &r) == 0 &&
+	    harness_spawn(&h, "pingpong-ping", o->cores[0], pp_ping, &r) == 0)
+		rc = harness_wait(&h, bench_timeout(o, spec->count + spec->warmup, 5000.0 + spec->size * 10.0));
+	res->dist = harness_disturbance(&h);
+	harness_fini(&h);
+	if (rc == 0) {
+		snprintf(res->scenario, sizeof(res->scenario), o->shared_pub ? "pingpong-shared" : "pingpong");
+		latency_finish(o, spec, r.samples, r.out->t_end - r.out->t_begin, res);
+	}
+out:
+	bench_seg_remove(&r.ab);
+	bench_seg_remove(&r.ba);
+	shared_free(r.samples, sbytes);
+	shared_free(r.out, sizeof(*r.out));
+	return rc;
+}
+
+int scenario_pingpong(const struct bench_opts *o)
+{
+	return latency_scenario(o, pingpong_run);
+}

@@ -1,0 +1,47 @@
+/*
+ * segment.c - creating and removing the segments of one run.
+ */
+#include "segment.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sb_error.h"
+#include "sb_segment.h"
+
+int bench_seg_create(struct bench_seg *s, const char *tag, uint64_t ring_size, uint32_t max_record,
+		     uint32_t max_subs)
+{
+	static unsigned serial;
+	char name[SB_TOPIC_NAME_MAX];
+	struct sb_seg_params p;
+	struct sb_seg seg;
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	snprintf(name, sizeof(name), "sbbench-%ld-%u-%s", (long)getpid(), serial++, tag);
+	memset(&p, 0, sizeof(p));
+	p.name = name;
+	p.data_size = ring_size;
+	p.max_record = max_record;
+	p.max_subs = max_subs;
+	p.max_pubs = 4;
+	rc = sb_seg_create(&p, &seg);
+	if (rc < 0) {
+		fprintf(stderr, "shmbus-bench: create segment %s: %s: %s\n", name, sb_strerror(rc), sb_last_error());
+		return -1;
+	}
+	snprintf(s->path, sizeof(s->path), "%s", seg.path);
+	s->hugetlb = (seg.hdr->flags & SB_SEG_F_HUGETLB) != 0;
+	s->data_size = seg.data_size;
+	sb_seg_close(&seg);
+	return 0;
+}
+
+void bench_seg_remove(struct bench_seg *s)
+{
+	if (s->path[0])
+		unlink(s->path);
+	s->path[0] = '\0';
+}

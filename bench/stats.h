@@ -1,0 +1,47 @@
+/*
+ * stats.h - latency statistics from every sample (internal header).
+ *
+ * Samples are TSC tick counts collected into a preallocated array by the
+ * measured loop, one per operation, warm-up excluded and nothing dropped.
+ * Percentiles are nearest-rank on the fully sorted array (no reservoir, no
+ * bucketing), so p99.99 of 1,000,000 samples is the 999,900th smallest.
+ */
+#ifndef BENCH_STATS_H
+#define BENCH_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct lat_stats {
+	uint64_t n;
+	double min_ns;
+	double mean_ns;
+	double p50_ns;
+	double p90_ns;
+	double p99_ns;
+	double p999_ns;
+	double p9999_ns;
+	double max_ns;
+};
+
+#define STATS_HIST_MAX 48
+
+/* Log-scale histogram: four buckets per power of two of nanoseconds. */
+struct lat_hist {
+	unsigned n;
+	double lo_ns[STATS_HIST_MAX];
+	double hi_ns[STATS_HIST_MAX];
+	uint64_t count[STATS_HIST_MAX];
+	uint64_t total;
+};
+
+/* Sort ticks[0..n) in place and fill *st.  Returns 0, or -1 if n == 0. */
+int stats_compute(uint64_t *ticks, size_t n, struct lat_stats *st);
+
+/* Histogram of samples already sorted by stats_compute. */
+void stats_histogram(const uint64_t *sorted, size_t n, struct lat_hist *h);
+
+/* Median of v[0..n) (n >= 1); reorders v. */
+double stats_median(double *v, size_t n);
+
+#endif /* BENCH_STATS_H */
