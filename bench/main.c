@@ -16,6 +16,7 @@
 #include "bench.h"
 #include "clock.h"
 #include "report.h"
+#include "segment.h"
 #include "scenario.h"
 #include "sb_log.h"
 #include "sb_ring.h"
@@ -61,6 +62,7 @@ static void usage(FILE *f)
 		"  --rounds N          compare: paired rounds (default 7, at least 5 recommended)\n"
 		"  --retries N         compare: re-run a pair disturbed by other load or steal (default 2)\n"
 		"  --ring-size N       ring capacity of each segment, power of two (default 4M)\n"
+		"  --align N           record alignment of the segments: 8 (dense, default) .. 128\n"
 		"  --subs N            throughput: subscriber processes (default 1)\n"
 		"  --batch N           throughput: records per batch claim/peek (default 32, max %u)\n"
 		"  --shared            publishers attach in shared (multi-producer) mode\n"
@@ -181,7 +183,8 @@ static int parse_sizes(struct bench_opts *o, const char *arg)
 }
 
 enum {
-	OPT_CORES = 256, OPT_SIZE, OPT_COUNT, OPT_WARMUP, OPT_ROUNDS, OPT_RETRIES, OPT_RING, OPT_SUBS, OPT_BATCH,
+	OPT_CORES = 256, OPT_SIZE, OPT_COUNT, OPT_WARMUP, OPT_ROUNDS, OPT_RETRIES, OPT_RING,
+	OPT_ALIGN, OPT_SUBS, OPT_BATCH,
 	OPT_SHARED, OPT_BASELINE, OPT_JSON, OPT_CSV, OPT_HIST, OPT_NOSECCOMP, OPT_SELFTEST, OPT_RT, OPT_TIMEOUT, OPT_HELP,
 };
 
@@ -193,6 +196,7 @@ static const struct option long_opts[] = {
 	{ "rounds", required_argument, NULL, OPT_ROUNDS },
 	{ "retries", required_argument, NULL, OPT_RETRIES },
 	{ "ring-size", required_argument, NULL, OPT_RING },
+	{ "align", required_argument, NULL, OPT_ALIGN },
 	{ "subs", required_argument, NULL, OPT_SUBS },
 	{ "batch", required_argument, NULL, OPT_BATCH },
 	{ "shared", no_argument, NULL, OPT_SHARED },
@@ -242,6 +246,11 @@ static int parse_option(struct bench_opts *o, int c, const char *arg)
 		if (parse_u64(arg, true, &v) < 0 || v < 4096 || v > (UINT64_C(1) << 34) || (v & (v - 1)))
 			return bad_value("--ring-size", arg, "expected a power of two, 4K..16G");
 		o->ring_size = v;
+		return 0;
+	case OPT_ALIGN:
+		if (parse_u64(arg, false, &v) < 0 || v < 8 || v > 128 || (v & (v - 1)))
+			return bad_value("--align", arg, "expected a power of two, 8..128");
+		bench_seg_set_align((uint32_t)v);
 		return 0;
 	case OPT_SUBS:
 		if (parse_u64(arg, false, &v) < 0 || v == 0 || v > 64)
@@ -300,7 +309,7 @@ static int check_sizes(const struct bench_opts *o, const struct scenario_def *s)
 	if (s->fn == scenario_baseline)
 		return 0;
 	for (unsigned i = 0; i < o->nsizes; i++) {
-		if (sb_rec_size(o->sizes[i]) > o->ring_size / 2) {
+		if (sb_rec_size_al(o->sizes[i], SB_REC_ALIGN_MAX) > o->ring_size / 2) {
 			fprintf(stderr, "shmbus-bench: --size %u does not fit a %llu-byte ring twice (raise --ring-size)\n",
 				o->sizes[i], (unsigned long long)o->ring_size);
 			return -1;

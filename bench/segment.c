@@ -10,6 +10,13 @@
 #include "sb_error.h"
 #include "sb_segment.h"
 
+static uint32_t rec_align; /* 0: the segment default */
+
+void bench_seg_set_align(uint32_t align)
+{
+	rec_align = align;
+}
+
 int bench_seg_create(struct bench_seg *s, const char *tag, uint64_t ring_size, uint32_t max_record,
 		     uint32_t max_subs)
 {
@@ -27,6 +34,7 @@ int bench_seg_create(struct bench_seg *s, const char *tag, uint64_t ring_size, u
 	p.max_record = max_record;
 	p.max_subs = max_subs;
 	p.max_pubs = 4;
+	p.rec_align = rec_align;
 	rc = sb_seg_create(&p, &seg);
 	if (rc < 0) {
 		fprintf(stderr, "shmbus-bench: create segment %s: %s: %s\n", name, sb_strerror(rc), sb_last_error());

@@ -23,6 +23,9 @@ struct bench_seg {
 
 /* Create "sbbench-<pid>-<n>-<tag>" with the given ring capacity and maximum
  * record.  Returns 0 or -1 (message printed). */
+/* Record alignment of the segments created from now on (0: default). */
+void bench_seg_set_align(uint32_t align);
+
 int bench_seg_create(struct bench_seg *s, const char *tag, uint64_t ring_size, uint32_t max_record,
 		     uint32_t max_subs);
 

@@ -454,8 +454,8 @@ static inline void sbi_sub_skip(struct sb_ring_sub *sub, uint64_t from, uint64_t
  * overwritten), SB_ECORRUPT (*bad holds the offending header).  No side
  * effect except skipping records nobody is given.
  */
-static inline int sbi_sub_next(struct sb_ring_sub *sub, uint64_t pos, struct sb_ring_view *v,
-			       uint64_t *next, struct sb_rec_hdr *bad)
+static inline int sbi_sub_next(struct sb_ring_sub *sub, uint64_t pos, bool known, uint64_t expected,
+			       struct sb_ring_view *v, uint64_t *next, struct sb_rec_hdr *bad)
 {
 	uint64_t skipped = 0;
 
@@ -487,19 +487,19 @@ static inline int sbi_sub_next(struct sb_ring_sub *sub, uint64_t pos, struct sb_
 			return SB_ELAPPED;
 		len = sb_rec_word_len(w);
 		type = sb_rec_word_type(w);
-		atomic_init(&bad->word, w);
-		atomic_init(&bad->seq, seq);
 		if (sb_likely(type == SB_REC_DATA)) {
 			size = sb_rec_size_al(len, sub->align);
-			if (sb_unlikely(len > sub->max_record || size > room ||
-					(sub->seq_known && seq < sub->expected_seq)))
-				return SB_ECORRUPT;
+			if (sb_unlikely(len > sub->max_record || size > room || (known && seq < expected)))
+				goto corrupt;
 			v->data = sub->data + off + SB_REC_HDR_SIZE;
 			v->len = len;
 			v->seq = seq;
 			v->pos = pos;
-			v->lost = sub->seq_known ? seq - sub->expected_seq : 0;
+			v->lost = known ? seq - expected : 0;
 			*next = pos + size;
+			/* The next header is found from this one's length; start
+			 * fetching it now so a batch walk does not stall on each. */
+			__builtin_prefetch(sub->data + ((pos + size) & sub->mask), 0, 3);
 			return SB_OK;
 		}
 		if (type == SB_REC_PAD)
@@ -507,18 +507,23 @@ static inline int sbi_sub_next(struct sb_ring_sub *sub, uint64_t pos, struct sb_
 		else if (type == SB_REC_ABORT)
 			size = sb_rec_size_al(len, sub->align);
 		else
-			return SB_ECORRUPT;
+			goto corrupt;
 		if (sb_unlikely(size > room || (type == SB_REC_PAD && size != room)))
-			return SB_ECORRUPT;
+			goto corrupt;
 		/* Records nobody is given never run past the claim frontier, and
 		 * one call skips at most one ring's worth: a forged chain of them
 		 * can neither send the cursor ahead of the stream nor spin here. */
 		if (sb_unlikely(pos + size > sb_load_acquire(&sub->prod->head)))
-			return SB_ECORRUPT;
+			goto corrupt;
 		sbi_sub_skip(sub, pos, pos + size);
 		pos += size;
 		if (sb_unlikely((skipped += size) >= sub->cap))
 			return SB_EEMPTY;
+		continue;
+corrupt:
+		atomic_init(&bad->word, w);
+		atomic_init(&bad->seq, seq);
+		return SB_ECORRUPT;
 	}
 }
 
@@ -537,7 +542,7 @@ static inline int sbi_sub_next(struct sb_ring_sub *sub, uint64_t pos, struct sb_
 static inline int sb_ring_peek_batch(struct sb_ring_sub *sub, struct sb_ring_view *v, unsigned max)
 {
 	uint64_t pos = sub->cursor, next = pos;
-	uint64_t expected = sub->expected_seq;
+	uint64_t expected = sub->expected_seq, lost = 0;
 	bool known = sub->seq_known;
 	struct sb_rec_hdr bad;
 	unsigned n = 0;
@@ -545,18 +550,17 @@ static inline int sb_ring_peek_batch(struct sb_ring_sub *sub, struct sb_ring_vie
 
 	sub->peek_n = 0;
 	while (n < max) {
-		rc = sbi_sub_next(sub, pos, &v[n], &next, &bad);
+		rc = sbi_sub_next(sub, pos, known, expected, &v[n], &next, &bad);
 		if (rc < 0)
 			break;
 		/* Later records in the batch are reported relative to the one
 		 * before them, not to the consumed frontier. */
-		sub->expected_seq = v[n].seq + 1;
-		sub->seq_known = true;
+		expected = v[n].seq + 1;
+		known = true;
+		lost += v[n].lost;
 		pos = next;
 		n++;
 	}
-	sub->expected_seq = expected;
-	sub->seq_known = known;
 	if (n == 0) {
 		/* Errors are acted on only at the cursor: past records already
 		 * handed out, the next peek meets them again. */
@@ -569,9 +573,7 @@ static inline int sb_ring_peek_batch(struct sb_ring_sub *sub, struct sb_ring_vie
 	sub->peek_end = next;
 	sub->peek_n = n;
 	sub->peek_last_seq = v[n - 1].seq;
-	sub->peek_lost = 0;
-	for (unsigned i = 0; i < n; i++)
-		sub->peek_lost += v[i].lost;
+	sub->peek_lost = lost;
 	return (int)n;
 }
 
