@@ -32,7 +32,7 @@ struct pp_run {
 	uint32_t size;
 	uint64_t warmup;
 	uint64_t count;
-	enum sb_pub_mode mode;
+	enum sb_ring_pub_mode mode;
 	uint64_t *samples;          /* count entries, MAP_SHARED */
 	struct pp_shared *out;      /* MAP_SHARED */
 };

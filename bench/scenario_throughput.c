@@ -50,7 +50,7 @@ struct tp_run {
 	uint64_t warmup;
 	uint64_t count;
 	unsigned batch;     /* 0: single-record API */
-	enum sb_pub_mode mode;
+	enum sb_ring_pub_mode mode;
 	struct tp_shared *out;
 };
 

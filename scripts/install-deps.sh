@@ -8,7 +8,7 @@ set -euo pipefail
 
 REQUIRED=(
     build-essential pkg-config meson ninja-build
-    libdpdk-dev libnuma-dev liburcu-dev libcmocka-dev
+    libdpdk-dev libnuma-dev liburcu-dev libcmocka-dev libinih-dev
     gnuplot-nox strace libzmq3-dev python3 nftables iproute2
 )
 # libclang-rt-14-dev: only for clang sanitizer builds.

@@ -46,7 +46,7 @@ static void update_hwm(_Atomic uint32_t *hwm, uint32_t v)
 
 /* ------------------------------------------------------------ publishers */
 
-static int take_mode(struct sb_prod_ctl *prod, enum sb_pub_mode mode)
+static int take_mode(struct sb_prod_ctl *prod, enum sb_ring_pub_mode mode)
 {
 	uint32_t cur = sb_load_relaxed(&prod->publishers);
 
@@ -81,7 +81,7 @@ static void drop_mode(struct sb_prod_ctl *prod, bool exclusive)
 		atomic_fetch_sub_explicit(&prod->publishers, 1, memory_order_release);
 }
 
-int sb_ring_pub_attach(struct sb_ring_pub *pub, const struct sb_seg *seg, enum sb_pub_mode mode)
+int sb_ring_pub_attach(struct sb_ring_pub *pub, const struct sb_seg *seg, enum sb_ring_pub_mode mode)
 {
 	struct sb_prod_ctl *prod;
 	uint32_t i;
@@ -246,8 +246,8 @@ static void resync_to_tail(struct sb_ring_sub *sub, bool after_corruption)
 	sb_store_release(&sub->slot->cursor, t);
 }
 
-int sb_ring_sub_attach(struct sb_ring_sub *sub, const struct sb_seg *seg, enum sb_sub_kind kind,
-		       enum sb_sub_start start, enum sb_wait_strategy wait)
+int sb_ring_sub_attach(struct sb_ring_sub *sub, const struct sb_seg *seg, enum sb_ring_sub_kind kind,
+		       enum sb_ring_sub_start start, enum sb_ring_wait_strategy wait)
 {
 	struct sb_sub_area *subs;
 	struct sb_sub_slot *slot;

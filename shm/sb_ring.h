@@ -52,22 +52,22 @@
 
 #define SB_RING_BATCH_MAX 256 /* records per batch claim */
 
-enum sb_pub_mode {
+enum sb_ring_pub_mode {
 	SB_PUB_SHARED = 0,    /* several publishers, CAS claim, in-order commit */
 	SB_PUB_EXCLUSIVE = 1, /* the only publisher: no atomic RMW on the path */
 };
 
-enum sb_sub_kind {
+enum sb_ring_sub_kind {
 	SB_SUB_TETHERED = 0,   /* publishers never overwrite what it has not read */
 	SB_SUB_UNTETHERED = 1, /* never slows publishers; may be lapped */
 };
 
-enum sb_sub_start {
+enum sb_ring_sub_start {
 	SB_START_LATEST = 0, /* the next record committed after attach */
 	SB_START_OLDEST = 1, /* the oldest lap boundary still intact */
 };
 
-enum sb_wait_strategy {
+enum sb_ring_wait_strategy {
 	SB_WAIT_SPIN = 0,  /* busy-poll (pinned, isolated cores) */
 	SB_WAIT_YIELD = 1, /* spin a while, then sched_yield() */
 	SB_WAIT_BLOCK = 2, /* spin a while, then sleep on the futex doorbell */
@@ -118,8 +118,8 @@ struct sb_ring_sub {
 	struct sb_sub_slot *slot;
 	uint32_t max_record;
 	uint16_t slot_idx;
-	uint8_t kind;             /* enum sb_sub_kind */
-	uint8_t wait;             /* enum sb_wait_strategy */
+	uint8_t kind;             /* enum sb_ring_sub_kind */
+	uint8_t wait;             /* enum sb_ring_wait_strategy */
 	bool seq_known;           /* expected_seq is meaningful */
 	uint64_t cursor;          /* consumed frontier (mirrors slot->cursor) */
 	uint64_t safe_from;       /* tethered: reads at or after this need no validation */
@@ -142,15 +142,15 @@ struct sb_ring_sub {
  * with SB_ESTATE if a claim left open by a dead publisher needs repair.
  * Returns 0, SB_EINVAL, SB_EACCES (subscriber mapping), SB_EBUSY, SB_ENOSPC,
  * SB_ESTATE. */
-int sb_ring_pub_attach(struct sb_ring_pub *pub, const struct sb_seg *seg, enum sb_pub_mode mode);
+int sb_ring_pub_attach(struct sb_ring_pub *pub, const struct sb_seg *seg, enum sb_ring_pub_mode mode);
 /* Abort an open claim, release the slot and the mode.  Idempotent. */
 void sb_ring_pub_detach(struct sb_ring_pub *pub);
 
 /* Attach a subscriber in a free slot.  Untethered subscribers allocate a
  * private max_record buffer for sb_ring_poll.  Returns 0, SB_EINVAL,
  * SB_ENOSPC, SB_ENOMEM. */
-int sb_ring_sub_attach(struct sb_ring_sub *sub, const struct sb_seg *seg, enum sb_sub_kind kind,
-		       enum sb_sub_start start, enum sb_wait_strategy wait);
+int sb_ring_sub_attach(struct sb_ring_sub *sub, const struct sb_seg *seg, enum sb_ring_sub_kind kind,
+		       enum sb_ring_sub_start start, enum sb_ring_wait_strategy wait);
 /* Release the slot (stops gating publishers).  Idempotent. */
 void sb_ring_sub_detach(struct sb_ring_sub *sub);
 

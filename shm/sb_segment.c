@@ -207,7 +207,13 @@ static int dir_page_size(const char *dir, uint64_t *page, uint64_t *free_bytes, 
 				 "segment directory %s: %s", dir, strerror(errno));
 	*huge = (unsigned long)sf.f_type == (unsigned long)HUGETLBFS_MAGIC;
 	*page = *huge ? (uint64_t)sf.f_bsize : SB_SMALL_PAGE;
-	*free_bytes = (uint64_t)sf.f_bavail * (uint64_t)sf.f_bsize;
+	/* A hugetlbfs mount without a size= limit reports 0 blocks: its limit is
+	 * the kernel's free pool, which the MAP_POPULATE mapping checks for us
+	 * (it fails with ENOMEM, and create falls back to /dev/shm). */
+	if (*huge && sf.f_blocks == 0)
+		*free_bytes = UINT64_MAX;
+	else
+		*free_bytes = (uint64_t)sf.f_bavail * (uint64_t)sf.f_bsize;
 	return SB_OK;
 }
 

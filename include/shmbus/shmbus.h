@@ -94,7 +94,9 @@ struct sb_pub_opts {
 
 /* Open a publisher.  opts may be NULL (shared, create with defaults).
  * Returns NULL and sets errno: ENOENT, EACCES, EBUSY (exclusive conflict),
- * ENOSPC (no publisher slot), ECONNRESET, EINVAL. */
+ * ENOSPC (no publisher slot), EALREADY (exclusive open while a dead
+ * publisher's claim awaits the daemon's repair: retry after its grace
+ * period), ECONNRESET, EINVAL. */
 sb_pub_t *sb_pub_open(sb_client_t *client, const char *topic, const struct sb_pub_opts *opts);
 void sb_pub_close(sb_pub_t *pub);
 
@@ -158,13 +160,15 @@ void sb_sub_close(sb_sub_t *sub);
 
 typedef void (*sb_msg_fn)(void *ctx, const struct sb_msg *msg);
 
-/* Deliver up to max messages to fn.  Returns how many (0: none yet), or
+/* Deliver up to max (at most 32 per call) messages to fn.  Returns how many
+ * (0: none yet), or
  * SB_ELAPPED / SB_ECORRUPT (the subscriber resynchronised; loss is reported
  * with the next message). */
 int sb_sub_poll(sb_sub_t *sub, sb_msg_fn fn, void *ctx, unsigned max);
 
-/* Zero-copy batch read: fill up to max messages in place without consuming
- * them; then sb_sub_release().  Returns the count, or SB_EEMPTY,
+/* Zero-copy batch read: fill up to max (at most 64) messages in place
+ * without consuming them; then sb_sub_release().  Returns the count, or
+ * SB_EEMPTY, SB_EINVAL (max 0),
  * SB_ELAPPED, SB_ECORRUPT. */
 int sb_sub_read(sb_sub_t *sub, struct sb_msg *msgs, unsigned max);
 /* Consume what sb_sub_read returned.  For untethered subscribers,

@@ -308,7 +308,7 @@ static int install_filter(void)
 	return 0;
 }
 
-static void child(const struct sb_seg *seg, enum sb_pub_mode mode, bool blocking_sub,
+static void child(const struct sb_seg *seg, enum sb_ring_pub_mode mode, bool blocking_sub,
 		  struct report *rep)
 {
 	static struct child_ctx c;
@@ -354,7 +354,7 @@ static void child(const struct sb_seg *seg, enum sb_pub_mode mode, bool blocking
 	syscall(SYS_exit, 0);
 }
 
-static void hotpath(enum sb_pub_mode mode, bool blocking_sub)
+static void hotpath(enum sb_ring_pub_mode mode, bool blocking_sub)
 {
 	struct sb_seg seg;
 	struct report *rep;

@@ -18,13 +18,13 @@
 struct ring_fx {
 	struct sb_seg seg; /* the creator's (publisher) mapping */
 	struct sb_seg rd;  /* a subscriber mapping of the same file */
-	enum sb_pub_mode mode;
+	enum sb_ring_pub_mode mode;
 	uint32_t align;    /* record alignment of the topic */
 };
 
 /* A case's parameters, passed as its cmocka initial state. */
 struct ring_param {
-	enum sb_pub_mode mode;
+	enum sb_ring_pub_mode mode;
 	uint32_t align;
 };
 
@@ -75,8 +75,8 @@ static void fx_pub(struct ring_fx *fx, struct sb_ring_pub *pub)
 	tu_assert_rc(sb_ring_pub_attach(pub, &fx->seg, fx->mode), SB_OK);
 }
 
-static void fx_sub(struct ring_fx *fx, struct sb_ring_sub *sub, enum sb_sub_kind kind,
-		   enum sb_sub_start start)
+static void fx_sub(struct ring_fx *fx, struct sb_ring_sub *sub, enum sb_ring_sub_kind kind,
+		   enum sb_ring_sub_start start)
 {
 	tu_assert_rc(sb_ring_sub_attach(sub, &fx->rd, kind, start, SB_WAIT_SPIN), SB_OK);
 }
@@ -928,7 +928,7 @@ static void test_ring_exclusive_conflicts(void **state)
 	tu_assert_rc(sb_ring_pub_attach(&a, &fx.seg, SB_PUB_SHARED), SB_OK);
 	sb_ring_pub_detach(&a);
 
-	tu_assert_rc(sb_ring_pub_attach(&a, &fx.seg, (enum sb_pub_mode)9), SB_EINVAL);
+	tu_assert_rc(sb_ring_pub_attach(&a, &fx.seg, (enum sb_ring_pub_mode)9), SB_EINVAL);
 	tu_assert_rc(sb_ring_pub_attach(&a, NULL, SB_PUB_SHARED), SB_EINVAL);
 	/* A subscriber mapping cannot publish. */
 	tu_assert_rc(sb_ring_pub_attach(&a, &fx.rd, SB_PUB_SHARED), SB_EACCES);
@@ -983,9 +983,9 @@ static void test_ring_subscriber_slots_exhausted(void **state)
 	sb_ring_sub_detach(&s[3]);
 
 	tu_assert_rc(sb_ring_sub_attach(&s[0], NULL, SB_SUB_TETHERED, SB_START_LATEST, SB_WAIT_SPIN), SB_EINVAL);
-	tu_assert_rc(sb_ring_sub_attach(&s[0], &fx.rd, (enum sb_sub_kind)5, SB_START_LATEST, SB_WAIT_SPIN), SB_EINVAL);
-	tu_assert_rc(sb_ring_sub_attach(&s[0], &fx.rd, SB_SUB_TETHERED, (enum sb_sub_start)5, SB_WAIT_SPIN), SB_EINVAL);
-	tu_assert_rc(sb_ring_sub_attach(&s[0], &fx.rd, SB_SUB_TETHERED, SB_START_LATEST, (enum sb_wait_strategy)5), SB_EINVAL);
+	tu_assert_rc(sb_ring_sub_attach(&s[0], &fx.rd, (enum sb_ring_sub_kind)5, SB_START_LATEST, SB_WAIT_SPIN), SB_EINVAL);
+	tu_assert_rc(sb_ring_sub_attach(&s[0], &fx.rd, SB_SUB_TETHERED, (enum sb_ring_sub_start)5, SB_WAIT_SPIN), SB_EINVAL);
+	tu_assert_rc(sb_ring_sub_attach(&s[0], &fx.rd, SB_SUB_TETHERED, SB_START_LATEST, (enum sb_ring_wait_strategy)5), SB_EINVAL);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(atomic_load(&fx.seg.subs->sub[i].state), SB_SLOT_FREE);
 	fx_close(&fx);
@@ -1002,7 +1002,7 @@ static void test_ring_mode_switch_keeps_sequence(void **state)
 	fx_open(&fx, NULL, 4096, 1024);
 	fx_sub(&fx, &sub, SB_SUB_TETHERED, SB_START_LATEST);
 	for (int round = 0; round < 6; round++) {
-		enum sb_pub_mode m = round % 2 ? SB_PUB_EXCLUSIVE : SB_PUB_SHARED;
+		enum sb_ring_pub_mode m = round % 2 ? SB_PUB_EXCLUSIVE : SB_PUB_SHARED;
 
 		tu_assert_rc(sb_ring_pub_attach(&pub, &fx.seg, m), SB_OK);
 		for (int i = 0; i < 7; i++) {

@@ -31,7 +31,7 @@ struct hostile_fx {
 	struct sb_ring_sub teth, unt;
 };
 
-static void hfx_open(struct hostile_fx *fx, enum sb_pub_mode mode)
+static void hfx_open(struct hostile_fx *fx, enum sb_ring_pub_mode mode)
 {
 	tu_seg_new(&fx->seg, CAP, MAXREC);
 	tu_assert_rc(sb_seg_open_path(fx->seg.path, SB_SEG_ADMIN, &fx->adm), SB_OK);
@@ -184,7 +184,7 @@ static void spoil_seq_backwards(struct sb_rec_hdr *h, uint64_t pos)
  * writer rewrites r3's header after r0..r9 are committed and r0..r2
  * consumed.  Both subscribers must refuse r3, skip to the newest record and
  * then report exactly r3..r9 (7 records) lost. */
-static void spoil_and_resume(enum sb_pub_mode mode, spoil_fn spoil, const char *needle)
+static void spoil_and_resume(enum sb_ring_pub_mode mode, spoil_fn spoil, const char *needle)
 {
 	struct hostile_fx fx;
 	uint64_t pos[10], seq = 0;
@@ -496,7 +496,7 @@ enum { PEEK_OK = 10, PEEK_EMPTY, PEEK_CORRUPT, PEEK_LAPPED, PEEK_OTHER };
  * around the ring forever.  The peek runs in a child; the parent watches the
  * child's cursor in the shared subscriber slot, and a cursor that moved more
  * than four laps inside one peek proves it is not going to return. */
-static void abort_chain(enum sb_sub_kind kind)
+static void abort_chain(enum sb_ring_sub_kind kind)
 {
 	struct hostile_fx fx;
 	struct sb_ring_sub *sub;

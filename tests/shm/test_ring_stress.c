@@ -69,9 +69,9 @@ enum read_style {
 };
 
 struct sub_cfg {
-	enum sb_sub_kind kind;
+	enum sb_ring_sub_kind kind;
 	enum read_style style;
-	enum sb_wait_strategy wait;
+	enum sb_ring_wait_strategy wait;
 };
 
 struct sub_result {
@@ -96,7 +96,7 @@ struct pub_result {
 struct stress_ctx {
 	unsigned npub, nsub;
 	struct sub_cfg sub[MAX_SUBS];
-	enum sb_pub_mode mode;
+	enum sb_ring_pub_mode mode;
 	uint64_t records;         /* per publisher */
 	uint64_t log_cap;         /* entries in each log */
 	char path[256];
@@ -703,7 +703,7 @@ static void assert_child_ok(pid_t pid, const char *what, unsigned idx)
 }
 
 struct stress_cfg {
-	enum sb_pub_mode mode;
+	enum sb_ring_pub_mode mode;
 	unsigned npub;
 	const struct sub_cfg *subs;
 	unsigned nsub;
@@ -715,7 +715,7 @@ struct stress_cfg {
 
 static void run_stress(const struct stress_cfg *cfg)
 {
-	const enum sb_pub_mode mode = cfg->mode;
+	const enum sb_ring_pub_mode mode = cfg->mode;
 	const unsigned npub = cfg->npub, nsub = cfg->nsub;
 	const struct sub_cfg *subs = cfg->subs;
 	const bool processes = cfg->processes;

@@ -1,0 +1,220 @@
+/*
+ * stats.c - LIST, STATS and CLIENTS replies.
+ *
+ * STATS is self-describing: a count, then (name, u64 value) pairs, so that
+ * tools print counters they do not know yet and new counters need no
+ * protocol version.  Topic counters are read from the segment itself with
+ * relaxed loads: they are statistics written by their single owners, and a
+ * slightly stale value is fine for a monitor.  Replies that would exceed the
+ * 4096-byte body stop early and say so (LIST/CLIENTS: a truncated flag;
+ * STATS: a "truncated" pair).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "sb_atomic.h"
+#include "sb_error.h"
+#include "sbd.h"
+
+#define ROOM_FOR_ENTRY 160
+
+static void kv(struct sbp_wr *w, unsigned *n, const char *key, uint64_t v)
+{
+	struct sbp_wr save = *w;
+
+	sbp_put_str(w, key);
+	sbp_put_u64(w, v);
+	if (w->bad)
+		*w = save;
+	else
+		(*n)++;
+}
+
+void sbd_stats_list(struct sbd *d, struct sbd_session *s)
+{
+	uint8_t out[SBP_BODY_MAX - 4];
+	struct sbp_wr w;
+	struct cds_lfht_iter it;
+	struct sbd_topic *t;
+	uint32_t n = 0;
+	uint8_t truncated = 0;
+
+	sbp_wr_init(&w, out, sizeof(out));
+	sbp_put_u32(&w, 0); /* patched below */
+	sbp_put_u8(&w, 0);
+	urcu_memb_read_lock();
+	cds_lfht_for_each_entry(d->topics, &it, t, node) {
+		const struct sb_prod_ctl *prod = t->seg.prod;
+		uint32_t subs = 0, pubs = sb_load_relaxed(&prod->publishers);
+
+		if (w.cap - w.len < ROOM_FOR_ENTRY) {
+			truncated = 1;
+			break;
+		}
+		for (uint32_t i = 0; i < t->seg.max_subs; i++) {
+			/* RELAXED: a monitor's snapshot. */
+			uint32_t st = sb_load_relaxed(&t->seg.subs->sub[i].state);
+
+			subs += st == SB_SLOT_TETHERED || st == SB_SLOT_UNTETHERED;
+		}
+		sbp_put_str(&w, t->name);
+		sbp_put_u64(&w, t->seg.data_size);
+		sbp_put_u32(&w, t->seg.max_record);
+		sbp_put_u32(&w, t->seg.rec_align);
+		sbp_put_i32(&w, t->cfg.numa_node);
+		sbp_put_u8(&w, (t->seg.hdr->flags & SB_SEG_F_HUGETLB) ? 1 : 0);
+		sbp_put_u32(&w, (pubs & SB_PUBS_EXCLUSIVE_BIT) ? 1 : pubs);
+		sbp_put_u32(&w, subs);
+		/* RELAXED: statistics; published-so-far for a monitor. */
+		sbp_put_u64(&w, sb_load_relaxed(&prod->next_seq));
+		n++;
+	}
+	urcu_memb_read_unlock();
+	memcpy(out, &n, sizeof(n));
+	out[4] = truncated;
+	sbd_reply(d, s, SB_OK, out, w.len, -1);
+}
+
+static void daemon_stats(struct sbd *d, struct sbp_wr *w, unsigned *n)
+{
+	const struct sbd_counters *c = &d->ctr;
+
+	kv(w, n, "clients_total", c->clients_total);
+	kv(w, n, "clients_now", c->clients_now);
+	kv(w, n, "malformed", c->malformed);
+	kv(w, n, "fds_refused", c->fds_refused);
+	kv(w, n, "hello_timeouts", c->hello_timeouts);
+	kv(w, n, "opens", c->opens);
+	kv(w, n, "opens_denied", c->opens_denied);
+	kv(w, n, "topics_created", c->topics_created);
+	kv(w, n, "topics_deleted", c->topics_deleted);
+	kv(w, n, "sub_slots_released", c->sub_slots_released);
+	kv(w, n, "pub_slots_released", c->pub_slots_released);
+	kv(w, n, "claims_repaired", c->claims_repaired);
+	kv(w, n, "repair_failures", c->repair_failures);
+	{
+		uint64_t pending = 0;
+
+		for (const struct sbd_repair *r = d->repairs; r; r = r->next)
+			pending++;
+		kv(w, n, "repairs_pending", pending);
+	}
+}
+
+static void topic_stats(const struct sbd_topic *t, struct sbp_wr *w, unsigned *n)
+{
+	const struct sb_prod_ctl *prod = t->seg.prod;
+	/* RELAXED throughout: statistics snapshot for a monitor. */
+	uint64_t tail = sb_load_relaxed(&prod->tail);
+	char key[64];
+
+	kv(w, n, "ring_size", t->seg.data_size);
+	kv(w, n, "max_msg", t->seg.max_record);
+	kv(w, n, "msg_align", t->seg.rec_align);
+	kv(w, n, "hugetlb", (t->seg.hdr->flags & SB_SEG_F_HUGETLB) ? 1 : 0);
+	kv(w, n, "numa_node", (uint64_t)(int64_t)t->cfg.numa_node);
+	kv(w, n, "head", sb_load_relaxed(&prod->head));
+	kv(w, n, "tail", tail);
+	kv(w, n, "published", sb_load_relaxed(&prod->next_seq));
+	kv(w, n, "publishers", sb_load_relaxed(&prod->publishers));
+	kv(w, n, "repairs", sb_load_relaxed(&prod->repairs));
+	for (uint32_t i = 0; i < t->seg.max_pubs; i++) {
+		const struct sb_pub_slot *p = &prod->pub[i];
+
+		if (sb_load_relaxed(&p->state) != SB_SLOT_PUBLISHER)
+			continue;
+		snprintf(key, sizeof(key), "pub.%u.pid", i);
+		kv(w, n, key, p->pid);
+		snprintf(key, sizeof(key), "pub.%u.records", i);
+		kv(w, n, key, sb_load_relaxed(&p->records));
+		snprintf(key, sizeof(key), "pub.%u.backpressure", i);
+		kv(w, n, key, sb_load_relaxed(&p->backpressure));
+		snprintf(key, sizeof(key), "pub.%u.aborted", i);
+		kv(w, n, key, sb_load_relaxed(&p->aborted));
+	}
+	for (uint32_t i = 0; i < t->seg.max_subs; i++) {
+		const struct sb_sub_slot *ss = &t->seg.subs->sub[i];
+		uint32_t st = sb_load_relaxed(&ss->state);
+		uint64_t cur;
+
+		if (st != SB_SLOT_TETHERED && st != SB_SLOT_UNTETHERED)
+			continue;
+		cur = sb_load_relaxed(&ss->cursor);
+		snprintf(key, sizeof(key), "sub.%u.tethered", i);
+		kv(w, n, key, st == SB_SLOT_TETHERED);
+		snprintf(key, sizeof(key), "sub.%u.pid", i);
+		kv(w, n, key, ss->pid);
+		snprintf(key, sizeof(key), "sub.%u.consumed", i);
+		kv(w, n, key, sb_load_relaxed(&ss->consumed));
+		snprintf(key, sizeof(key), "sub.%u.lost", i);
+		kv(w, n, key, sb_load_relaxed(&ss->lost));
+		snprintf(key, sizeof(key), "sub.%u.laps", i);
+		kv(w, n, key, sb_load_relaxed(&ss->laps));
+		snprintf(key, sizeof(key), "sub.%u.lag_bytes", i);
+		kv(w, n, key, tail > cur ? tail - cur : 0);
+	}
+}
+
+void sbd_stats_stats(struct sbd *d, struct sbd_session *s, const char *topic)
+{
+	uint8_t out[SBP_BODY_MAX - 4];
+	struct sbp_wr w;
+	unsigned n = 0;
+
+	sbp_wr_init(&w, out, sizeof(out) - 32); /* keep room for "truncated" */
+	sbp_put_u32(&w, 0);
+	if (topic[0] == '\0') {
+		daemon_stats(d, &w, &n);
+	} else {
+		struct sbd_topic *t = sbd_topic_find(d, topic);
+
+		if (!t) {
+			sbd_reply(d, s, sbi_error(SB_ENOENT, "STATS: no topic %s", topic), NULL, 0, -1);
+			return;
+		}
+		if (sbd_topic_access(t, s->uid, s->gid, SBP_ROLE_SUB) < 0) {
+			sbd_reply(d, s, SB_EACCES, NULL, 0, -1);
+			return;
+		}
+		topic_stats(t, &w, &n);
+	}
+	if (w.bad) {
+		w.bad = false;
+		w.cap = sizeof(out);
+		kv(&w, &n, "truncated", 1);
+	}
+	memcpy(out, &n, sizeof(uint32_t));
+	sbd_reply(d, s, SB_OK, out, w.len, -1);
+}
+
+void sbd_stats_clients(struct sbd *d, struct sbd_session *s)
+{
+	uint8_t out[SBP_BODY_MAX - 4];
+	struct sbp_wr w;
+	uint32_t n = 0;
+	uint8_t truncated = 0;
+
+	sbp_wr_init(&w, out, sizeof(out));
+	sbp_put_u32(&w, 0);
+	sbp_put_u8(&w, 0);
+	for (const struct sbd_session *o = d->sessions; o; o = o->next) {
+		uint32_t handles = 0;
+
+		if (w.cap - w.len < ROOM_FOR_ENTRY) {
+			truncated = 1;
+			break;
+		}
+		for (unsigned i = 0; i < SBD_MAX_HANDLES; i++)
+			handles += o->handles[i].id != 0;
+		sbp_put_u32(&w, o->id);
+		sbp_put_i32(&w, (int32_t)o->peer_pid);
+		sbp_put_u32(&w, (uint32_t)o->uid);
+		sbp_put_u32(&w, (uint32_t)o->gid);
+		sbp_put_str(&w, o->name);
+		sbp_put_u32(&w, handles);
+		n++;
+	}
+	memcpy(out, &n, sizeof(n));
+	out[4] = truncated;
+	sbd_reply(d, s, SB_OK, out, w.len, -1);
+}

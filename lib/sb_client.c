@@ -1,0 +1,360 @@
+/*
+ * sb_client.c - the connection to shmbusd: connect, HELLO, one request at a
+ * time under a mutex, OPEN/ATTACHED/DETACHED/CLOSE, disconnect.
+ *
+ * If shmbusd restarts, the next control call finds the connection broken,
+ * reconnects to the same path, says HELLO and re-registers every open handle
+ * (OPEN without create, checking that the daemon hands over the very file
+ * this process maps, then ATTACHED with the slot held), so the lease is
+ * renewed; then it retries the call once.  The data path never notices.
+ *
+ * The connection is the client's lease: the daemon releases every slot this
+ * client reported as soon as the socket closes (process exit or crash
+ * included).  The socket is SOCK_CLOEXEC; a child made with fork() without
+ * exec shares it (and thereby keeps the lease alive) until it exits.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "sb_error.h"
+#include "sb_lib.h"
+
+const char *sb_default_socket_path(char *buf, size_t len)
+{
+	const char *env = getenv("SHMBUS_SOCKET");
+
+	if (!buf || len == 0)
+		return NULL;
+	if (env && *env) {
+		snprintf(buf, len, "%s", env);
+		return buf;
+	}
+	return sbp_default_socket_path(buf, len);
+}
+
+void sbi_link_add(sb_client_t *c, struct sbi_link *l)
+{
+	l->next = c->handles.next;
+	l->prev = &c->handles;
+	c->handles.next->prev = l;
+	c->handles.next = l;
+}
+
+void sbi_link_del(sb_client_t *c, struct sbi_link *l)
+{
+	(void)c;
+	l->prev->next = l->next;
+	l->next->prev = l->prev;
+	l->prev = l->next = l;
+}
+
+/* One request and its reply, on the current connection. */
+static int xfer_locked(sb_client_t *c, uint16_t type, const void *body, uint32_t len, struct sbp_rd *rd,
+		       int *fd_out)
+{
+	uint32_t req = ++c->next_req;
+	int32_t status;
+	int rc;
+
+	if (fd_out)
+		*fd_out = -1;
+	if (c->broken)
+		return sbi_error(SB_ECONN, "connection to shmbusd was lost");
+	/* A failed send or receive below leaves the stream out of step. */
+	rc = sbp_send(c->fd, type, req, body, len, -1, 0);
+	if (rc == SB_OK)
+		rc = sbp_recv(c->fd, &c->msg, fd_out);
+	if (rc == SB_OK && (c->msg.hdr.type != (type | SBP_REPLY) || c->msg.hdr.req_id != req || c->msg.hdr.body_len < 4))
+		rc = sbi_error(SB_ECORRUPT, "shmbusd replied with type 0x%04x id %u to request 0x%04x id %u",
+			       c->msg.hdr.type, c->msg.hdr.req_id, type, req);
+	if (rc < 0) {
+		c->broken = true; /* the stream is out of step or gone */
+		if (fd_out && *fd_out >= 0) {
+			close(*fd_out);
+			*fd_out = -1;
+		}
+		return rc;
+	}
+	sbp_rd_init(rd, c->msg.body, c->msg.hdr.body_len);
+	status = sbp_get_i32(rd);
+	if (status < 0) {
+		const char *detail = (const char *)c->msg.body + 4;
+		uint32_t n = c->msg.hdr.body_len - 4;
+
+		if (fd_out && *fd_out >= 0) {
+			close(*fd_out);
+			*fd_out = -1;
+		}
+		if (n > 0 && memchr(detail, '\0', n))
+			return sbi_error(status, "shmbusd: %s", detail);
+		return sbi_error(status, "shmbusd: %s", sb_strerror(status));
+	}
+	return SB_OK;
+}
+
+static int connect_hello_locked(sb_client_t *c)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	uint8_t body[128];
+	struct sbp_wr w;
+	struct sbp_rd rd;
+	uint32_t proto;
+	int rc;
+
+	if (c->fd >= 0)
+		close(c->fd);
+	c->broken = false;
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		c->broken = true;
+		return sbi_error(SB_EIO, "socket: %s", strerror(errno));
+	}
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", c->path);
+	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		rc = errno == ENOENT || errno == ECONNREFUSED ? SB_ENOENT : errno == EACCES ? SB_EACCES : SB_EIO;
+		c->broken = true;
+		return sbi_error(rc, "connect %s: %s (is shmbusd running?)", c->path, strerror(errno));
+	}
+	sbp_wr_init(&w, body, sizeof(body));
+	sbp_put_str(&w, c->name);
+	rc = xfer_locked(c, SBP_HELLO, body, w.len, &rd, NULL);
+	if (rc < 0)
+		return rc;
+	proto = sbp_get_u32(&rd);
+	c->id = sbp_get_u32(&rd);
+	if (rd.bad || proto != SBP_VERSION) {
+		c->broken = true;
+		return sbi_error(SB_EVERSION, "shmbusd speaks protocol %u, this library %u", proto, SBP_VERSION);
+	}
+	return SB_OK;
+}
+
+/* Report one open handle to a (new) daemon: OPEN the same topic without
+ * creating it, check that the daemon hands over the very file we map, then
+ * ATTACHED with the slot we hold.  The lease is then the new connection. */
+static int reregister_locked(sb_client_t *c, struct sbi_link *l)
+{
+	struct sbp_topic_params tp = { .numa_node = -1 };
+	struct sb_seg *seg;
+	uint32_t *handle, slot;
+	uint8_t role, mode, blocking, body[256];
+	struct stat a, b;
+	struct sbp_wr w;
+	struct sbp_rd rd;
+	int fd = -1, rc;
+
+	if (l->kind == SBI_PUB) {
+		struct sb_pub *p = (struct sb_pub *)l;
+
+		seg = &p->seg;
+		handle = &p->handle;
+		role = SBP_ROLE_PUB;
+		slot = p->ring.slot_idx;
+		mode = p->ring.exclusive;
+		blocking = 0;
+	} else {
+		struct sb_sub *s = (struct sb_sub *)l;
+
+		seg = &s->seg;
+		handle = &s->handle;
+		role = SBP_ROLE_SUB;
+		slot = s->ring.slot_idx;
+		mode = s->ring.kind == SB_SUB_UNTETHERED;
+		blocking = s->ring.wait == SB_WAIT_BLOCK;
+	}
+	sbp_wr_init(&w, body, sizeof(body));
+	sbp_put_str(&w, seg->hdr->name);
+	sbp_put_u8(&w, role);
+	sbp_put_u8(&w, 0);
+	sbp_put_u16(&w, 0); /* no CREATE: it must be the topic we hold */
+	sbp_put_params(&w, &tp);
+	rc = xfer_locked(c, SBP_OPEN, body, w.len, &rd, &fd);
+	if (rc < 0)
+		return rc;
+	*handle = sbp_get_u32(&rd);
+	if (fd < 0 || fstat(fd, &a) != 0 || fstat(seg->fd, &b) != 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+		if (fd >= 0)
+			close(fd);
+		return sbi_error(SB_ENOENT, "topic %s: the daemon now serves a different segment", seg->hdr->name);
+	}
+	close(fd);
+	sbp_wr_init(&w, body, sizeof(body));
+	sbp_put_u32(&w, *handle);
+	sbp_put_u32(&w, slot);
+	sbp_put_u8(&w, mode);
+	sbp_put_u8(&w, blocking);
+	return xfer_locked(c, SBP_ATTACHED, body, w.len, &rd, NULL);
+}
+
+static int reconnect_locked(sb_client_t *c)
+{
+	int rc = connect_hello_locked(c);
+
+	if (rc < 0)
+		return rc;
+	for (struct sbi_link *l = c->handles.next; l != &c->handles; l = l->next) {
+		rc = reregister_locked(c, l);
+		if (rc < 0 && c->broken)
+			return rc;
+		/* A handle the new daemon does not recognise keeps working on
+		 * its mapping, without a lease. */
+	}
+	return SB_OK;
+}
+
+/* A request; if the connection is gone (shmbusd restarted), reconnect,
+ * re-register every open handle, and try once more. */
+static int call_locked(sb_client_t *c, uint16_t type, const void *body, uint32_t len, struct sbp_rd *rd,
+		       int *fd_out)
+{
+	int rc = xfer_locked(c, type, body, len, rd, fd_out);
+
+	if (rc >= 0 || !c->broken || type == SBP_HELLO)
+		return rc;
+	rc = reconnect_locked(c);
+	if (rc < 0)
+		return c->broken ? sbi_error(SB_ECONN, "connection to shmbusd lost; reconnect failed: %s",
+					     sb_last_error())
+				 : rc;
+	return xfer_locked(c, type, body, len, rd, fd_out);
+}
+
+int sbi_call(sb_client_t *c, uint16_t type, const void *body, uint32_t len, struct sbp_rd *rd, int *fd_out)
+{
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	rc = call_locked(c, type, body, len, rd, fd_out);
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+sb_client_t *sb_connect(const struct sb_client_opts *opts)
+{
+	const char *name = opts && opts->name ? opts->name : program_invocation_short_name;
+	sb_client_t *c;
+	int rc;
+
+	if (opts && opts->socket_path && strlen(opts->socket_path) >= sizeof(c->path)) {
+		sbi_error(SB_EINVAL, "socket path too long");
+		errno = EINVAL;
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		sbi_error(SB_ENOMEM, "client");
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (opts && opts->socket_path)
+		snprintf(c->path, sizeof(c->path), "%s", opts->socket_path);
+	else
+		sb_default_socket_path(c->path, sizeof(c->path));
+	snprintf(c->name, sizeof(c->name), "%s", name ? name : "");
+	pthread_mutex_init(&c->lock, NULL);
+	c->handles.next = c->handles.prev = &c->handles;
+	c->handles.kind = SBI_LIST;
+	c->fd = -1;
+	pthread_mutex_lock(&c->lock);
+	rc = connect_hello_locked(c);
+	pthread_mutex_unlock(&c->lock);
+	if (rc < 0) {
+		if (c->fd >= 0)
+			close(c->fd);
+		pthread_mutex_destroy(&c->lock);
+		free(c);
+		errno = -rc;
+		return NULL;
+	}
+	return c;
+}
+
+void sb_disconnect(sb_client_t *c)
+{
+	if (!c)
+		return;
+	while (c->handles.next != &c->handles) {
+		struct sbi_link *l = c->handles.next;
+
+		if (l->kind == SBI_PUB)
+			sb_pub_close((struct sb_pub *)l);
+		else
+			sb_sub_close((struct sb_sub *)l);
+	}
+	if (c->fd >= 0)
+		close(c->fd);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+int sbi_open(sb_client_t *c, const char *topic, uint8_t role, const struct sb_topic_opts *create,
+	     uint32_t *handle, int *numa, int *fd)
+{
+	struct sbp_topic_params tp = { .numa_node = -1 };
+	uint8_t body[256];
+	struct sbp_wr w;
+	struct sbp_rd rd;
+	int rc;
+
+	if (!c || !topic || strnlen(topic, SB_TOPIC_MAX + 1) > SB_TOPIC_MAX)
+		return sbi_error(SB_EINVAL, "open: no client, or topic name missing or longer than %d", SB_TOPIC_MAX);
+	if (create) {
+		tp.ring_size = create->ring_size;
+		tp.max_msg = create->max_msg;
+		tp.msg_align = create->msg_align;
+		tp.numa_node = create->numa_node;
+	}
+	sbp_wr_init(&w, body, sizeof(body));
+	sbp_put_str(&w, topic);
+	sbp_put_u8(&w, role);
+	sbp_put_u8(&w, 0);
+	sbp_put_u16(&w, SBP_OPEN_CREATE);
+	sbp_put_params(&w, &tp);
+	pthread_mutex_lock(&c->lock);
+	rc = call_locked(c, SBP_OPEN, body, w.len, &rd, fd);
+	if (rc == SB_OK) {
+		*handle = sbp_get_u32(&rd);
+		*numa = sbp_get_i32(&rd);
+		(void)sbp_get_u64(&rd); /* epoch */
+		if (rd.bad || *fd < 0) {
+			if (*fd >= 0)
+				close(*fd);
+			*fd = -1;
+			c->broken = true;
+			rc = sbi_error(SB_ECORRUPT, "OPEN reply without a segment or handle");
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+int sbi_attached(sb_client_t *c, uint32_t handle, uint32_t slot, uint8_t mode, uint8_t blocking)
+{
+	uint8_t body[16];
+	struct sbp_wr w;
+	struct sbp_rd rd;
+
+	sbp_wr_init(&w, body, sizeof(body));
+	sbp_put_u32(&w, handle);
+	sbp_put_u32(&w, slot);
+	sbp_put_u8(&w, mode);
+	sbp_put_u8(&w, blocking);
+	return sbi_call(c, SBP_ATTACHED, body, w.len, &rd, NULL);
+}
+
+void sbi_detached_close(sb_client_t *c, uint32_t handle, bool was_attached)
+{
+	struct sbp_rd rd;
+
+	/* Failures are ignored: if the connection is gone, so is the lease and
+	 * the daemon has already cleaned up (or will). */
+	if (was_attached)
+		sbi_call(c, SBP_DETACHED, &handle, sizeof(handle), &rd, NULL);
+	sbi_call(c, SBP_CLOSE, &handle, sizeof(handle), &rd, NULL);
+}

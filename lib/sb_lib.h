@@ -1,0 +1,73 @@
+/*
+ * sb_lib.h - libshmbus internals: the handle structs and the client's
+ * request/response helper (internal header).
+ */
+#ifndef SB_LIB_H
+#define SB_LIB_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "sb_ring.h"
+
+#include <shmbus/shmbus.h>
+
+#include "sb_proto.h"
+#include "sb_segment.h"
+
+enum sbi_kind { SBI_LIST = 0, SBI_PUB = 1, SBI_SUB = 2 };
+
+/* First member of struct sb_pub and struct sb_sub: a pointer to the link is
+ * a pointer to the handle, and kind says which. */
+struct sbi_link {
+	struct sbi_link *prev, *next;
+	enum sbi_kind kind;
+};
+
+struct sb_client {
+	int fd;
+	pthread_mutex_t lock;      /* serialises requests; guards handles */
+	uint32_t next_req;
+	uint32_t id;               /* daemon-assigned client id */
+	bool broken;               /* the connection failed: the next control call reconnects */
+	char path[108];            /* socket path, for reconnecting */
+	char name[64];             /* HELLO name */
+	struct sbi_link handles;   /* open sb_pub / sb_sub, for sb_disconnect */
+	struct sbp_msg msg;        /* reply buffer (under lock) */
+};
+
+struct sb_pub {
+	struct sbi_link link;      /* first: the list holds pubs and subs */
+	sb_client_t *client;
+	uint32_t handle;           /* daemon handle id */
+	int numa_node;
+	struct sb_seg seg;
+	struct sb_ring_pub ring;
+};
+
+struct sb_sub {
+	struct sbi_link link;
+	sb_client_t *client;
+	uint32_t handle;
+	int numa_node;
+	struct sb_seg seg;
+	struct sb_ring_sub ring;
+};
+
+/* Send a request and wait for its reply (under the client's lock).
+ * Returns the reply status (0 or negative, with the daemon's detail in
+ * sb_last_error()) or a transport error; on success *rd reads the rest of
+ * the reply body (client->msg, valid until the next call: hold lock). */
+int sbi_call(sb_client_t *c, uint16_t type, const void *body, uint32_t len, struct sbp_rd *rd, int *fd_out);
+
+/* OPEN: returns 0 with *handle, *numa and *fd (the segment), or a code. */
+int sbi_open(sb_client_t *c, const char *topic, uint8_t role, const struct sb_topic_opts *create,
+	     uint32_t *handle, int *numa, int *fd);
+/* ATTACHED / DETACHED / CLOSE for a handle. */
+int sbi_attached(sb_client_t *c, uint32_t handle, uint32_t slot, uint8_t mode, uint8_t blocking);
+void sbi_detached_close(sb_client_t *c, uint32_t handle, bool was_attached);
+
+void sbi_link_add(sb_client_t *c, struct sbi_link *l);
+void sbi_link_del(sb_client_t *c, struct sbi_link *l);
+
+#endif /* SB_LIB_H */

@@ -1,0 +1,256 @@
+/*
+ * test_restart.c - the daemon is not on the data path: SIGKILL it in the
+ * middle of a stream and the publisher and tethered subscriber carry on with
+ * nothing lost; a restarted daemon adopts the valid segments in its
+ * directory (counters and data intact), quarantines a corrupt one, and
+ * serves new clients.
+ */
+#include "dtest.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_MSG 512
+
+static const char config[] =
+	"[topic stream]\n"
+	"ring_size = 65536\n"
+	"max_msg = 512\n";
+
+struct rx {
+	uint64_t next;
+	uint64_t bad;
+};
+
+static void on_msg(void *ctx, const struct sb_msg *m)
+{
+	struct rx *rx = ctx;
+
+	if (m->lost != 0 || !dt_check(m->data, m->len, 3, rx->next))
+		rx->bad++;
+	rx->next++;
+}
+
+/* Publish n records of stream 3 from index first, draining the
+ * subscribers whenever the ring is full (one thread plays every part). */
+static void pump(sb_pub_t *p, sb_sub_t *s, struct rx *rx, sb_sub_t *s2, struct rx *rx2, uint64_t first,
+		 uint64_t n)
+{
+	uint8_t buf[MAX_MSG];
+	uint64_t t0 = dt_now_ns();
+
+	for (uint64_t i = first; i < first + n; i++) {
+		uint32_t len = dt_fill(buf, sizeof(buf), 3, i);
+		int rc;
+
+		while ((rc = sb_pub_send(p, buf, len)) == SB_EBACKPRESSURE) {
+			assert_true(sb_sub_poll(s, on_msg, rx, 32) >= 0);
+			if (s2)
+				assert_true(sb_sub_poll(s2, on_msg, rx2, 32) >= 0);
+			assert_true(dt_now_ns() - t0 < DT_BOUND_NS);
+		}
+		assert_int_equal(rc, 0);
+	}
+}
+
+static bool quarantined(const char *dir, const char *name)
+{
+	DIR *dp = opendir(dir);
+	struct dirent *e;
+	size_t n = strlen(name);
+	bool found = false;
+
+	assert_non_null(dp);
+	while ((e = readdir(dp)) != NULL)
+		if (strncmp(e->d_name, name, n) == 0 && strncmp(e->d_name + n, ".quarantine-", 12) == 0)
+			found = true;
+	closedir(dp);
+	return found;
+}
+
+static void test_restart_stream_survives_daemon_sigkill_and_adoption(void **state)
+{
+	struct sb_client_opts co = { .name = "streamer" };
+	struct sb_sub_opts so = { SB_TETHERED, SB_FROM_LATEST, SB_SPIN };
+	struct dt_daemon d;
+	struct rx rx = { 0, 0 }, rx2 = { 6000, 0 };
+	char path[256];
+	sb_client_t *c, *c2;
+	sb_pub_t *p;
+	sb_sub_t *s, *s2;
+	uint64_t t0;
+	int fd;
+
+	(void)state;
+	dt_daemon_start(&d, config, NULL);
+	co.socket_path = d.sock;
+	c = sb_connect(&co);
+	assert_non_null(c);
+	s = sb_sub_open(c, "stream", &so);
+	p = sb_pub_open(c, "stream", NULL);
+	assert_non_null(s);
+	assert_non_null(p);
+	pump(p, s, &rx, NULL, NULL, 0, 3000);
+
+	/* Kill the daemon mid-stream: the data path does not notice. */
+	dt_daemon_kill(&d);
+	pump(p, s, &rx, NULL, NULL, 3000, 3000);
+
+	/* A corrupt file appears in the directory while the daemon is down. */
+	snprintf(path, sizeof(path), "%s/bogus.topic", d.dir);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "not a segment, definitely not", 29), 29);
+	close(fd);
+
+	dt_daemon_spawn(&d, config, NULL);
+	assert_true(quarantined(d.dir, "bogus.topic"));
+	/* Adopted with its counters: everything published so far. */
+	assert_int_equal(dt_stat(&d, "stream", "published"), 6000);
+
+	/* The old handles still work; a new client of the new daemon sees
+	 * the same stream. */
+	c2 = sb_connect(&co);
+	assert_non_null(c2);
+	s2 = sb_sub_open(c2, "stream", &so);
+	assert_non_null(s2);
+	pump(p, s, &rx, s2, &rx2, 6000, 1000);
+	t0 = dt_now_ns();
+	while (rx.next < 7000 && dt_now_ns() - t0 < DT_BOUND_NS)
+		assert_true(sb_sub_poll(s, on_msg, &rx, 32) >= 0);
+	assert_int_equal(rx.next, 7000);
+	assert_int_equal(rx.bad, 0);
+	{
+		t0 = dt_now_ns();
+		while (rx2.next < 7000 && dt_now_ns() - t0 < DT_BOUND_NS)
+			assert_true(sb_sub_poll(s2, on_msg, &rx2, 32) >= 0);
+		assert_int_equal(rx2.next, 7000);
+		assert_int_equal(rx2.bad, 0);
+	}
+	sb_disconnect(c2);
+	sb_disconnect(c); /* reconnects to the new daemon to say goodbye */
+	dt_daemon_stop(&d);
+}
+
+/* After a restart, the next control call of an old client reconnects and
+ * re-registers its handles: the lease is renewed, so when that client is
+ * SIGKILLed the new daemon frees its tethered slot. */
+static void test_restart_client_reconnects_and_renews_its_lease(void **state)
+{
+	struct sb_sub_opts so = { SB_TETHERED, SB_FROM_LATEST, SB_SPIN };
+	struct dt_daemon d;
+	int ready[2], go[2];
+	pid_t child;
+
+	(void)state;
+	dt_daemon_start(&d, config, NULL);
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(go), 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		struct sb_client_opts co = { .socket_path = d.sock, .name = "survivor" };
+		sb_client_t *c = sb_connect(&co);
+
+		if (!c || !sb_sub_open(c, "stream", &so))
+			_exit(10);
+		dt_signal(ready[1]);
+		if (!dt_wait_signal(go[0])) /* the daemon has been restarted */
+			_exit(11);
+		/* Any control call reconnects; this one also opens a topic. */
+		if (!sb_pub_open(c, "other", NULL))
+			_exit(12);
+		dt_signal(ready[1]);
+		for (;;)
+			pause();
+	}
+	assert_true(dt_wait_signal(ready[0]));
+	dt_daemon_kill(&d);
+	dt_daemon_spawn(&d, config, NULL);
+	dt_signal(go[1]);
+	assert_true(dt_wait_signal(ready[0]));
+	/* The new daemon knows the old subscriber: its slot is reported. */
+	assert_int_equal(dt_stat(&d, "stream", "sub.0.tethered"), 1);
+	kill(child, SIGKILL);
+	assert_int_equal(dt_wait_child(child), 128 + SIGKILL);
+	assert_int_equal(dt_wait_stat(&d, NULL, "sub_slots_released", 1), 1);
+	assert_int_equal(dt_stat(&d, "stream", "sub.0.tethered"), UINT64_MAX); /* slot free */
+	close(ready[0]);
+	close(ready[1]);
+	close(go[0]);
+	close(go[1]);
+	dt_daemon_stop(&d);
+}
+
+/* A tethered subscriber that dies while no daemon runs has no lease to
+ * end; the restarted daemon reclaims its slot (nobody re-registered it, its
+ * pid is gone) and the back-pressured publisher proceeds. */
+static void test_restart_slot_of_client_dead_during_downtime_is_reclaimed(void **state)
+{
+	static const char *const args[] = { "--orphan-grace-ms", "200", NULL };
+	struct sb_sub_opts so = { SB_TETHERED, SB_FROM_LATEST, SB_SPIN };
+	struct sb_client_opts co = { .name = "pub" };
+	uint8_t buf[MAX_MSG];
+	struct dt_daemon d;
+	sb_client_t *c;
+	sb_pub_t *p;
+	uint64_t t0;
+	int ready[2], rc = 0;
+	pid_t child;
+
+	(void)state;
+	dt_daemon_start(&d, config, args);
+	assert_int_equal(pipe(ready), 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		struct sb_client_opts sco = { .socket_path = d.sock, .name = "doomed" };
+		sb_client_t *sc = sb_connect(&sco);
+
+		if (!sc || !sb_sub_open(sc, "stream", &so))
+			_exit(10);
+		dt_signal(ready[1]);
+		for (;;)
+			pause();
+	}
+	assert_true(dt_wait_signal(ready[0]));
+	co.socket_path = d.sock;
+	c = sb_connect(&co);
+	assert_non_null(c);
+	p = sb_pub_open(c, "stream", NULL);
+	assert_non_null(p);
+
+	dt_daemon_kill(&d);
+	kill(child, SIGKILL);
+	assert_int_equal(dt_wait_child(child), 128 + SIGKILL);
+	for (int k = 0; k < 100000 && (rc = sb_pub_send(p, buf, 200)) == 0; k++)
+		;
+	assert_int_equal(rc, SB_EBACKPRESSURE);
+
+	dt_daemon_spawn(&d, config, args);
+	t0 = dt_now_ns();
+	while ((rc = sb_pub_send(p, buf, 200)) == SB_EBACKPRESSURE && dt_now_ns() - t0 < DT_BOUND_NS)
+		sched_yield();
+	assert_int_equal(rc, 0);
+	assert_int_equal(dt_stat(&d, NULL, "sub_slots_released"), 1);
+	sb_disconnect(c);
+	close(ready[0]);
+	close(ready[1]);
+	dt_daemon_stop(&d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_restart_stream_survives_daemon_sigkill_and_adoption),
+		cmocka_unit_test(test_restart_client_reconnects_and_renews_its_lease),
+		cmocka_unit_test(test_restart_slot_of_client_dead_during_downtime_is_reclaimed),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
