@@ -210,19 +210,32 @@ static inline uint64_t sbi_layout_batch(const struct sb_ring_pub *pub, uint64_t 
 static inline int sb_ring_claim_batch(struct sb_ring_pub *pub, const uint32_t *lens, unsigned n,
 				      void **payloads)
 {
-	uint64_t h, end;
+	uint64_t h, end, bytes = 0;
 
 	if (sb_unlikely(pub->claim_open))
 		return SB_ESTATE;
 	if (sb_unlikely(n == 0 || n > SB_RING_BATCH_MAX))
 		return SB_EINVAL;
-	for (unsigned i = 0; i < n; i++)
-		if (sb_unlikely(lens[i] > pub->max_record))
-			return SB_EMSGSIZE;
 
 	if (pub->exclusive) {
+		/* We are head's only writer, so the layout is final: one pass
+		 * checks the lengths, lays out the records and hands out the
+		 * payload pointers. */
 		h = pub->head;
-		end = sbi_layout_batch(pub, h, lens, n);
+		end = h;
+		for (unsigned i = 0; i < n; i++) {
+			uint64_t size = sb_rec_size_al(lens[i], pub->align);
+			uint64_t room = pub->cap - (end & pub->mask);
+
+			if (sb_unlikely(lens[i] > pub->max_record))
+				return SB_EMSGSIZE;
+			if (room < size)
+				end += room; /* pad to the end of the ring */
+			payloads[i] = sbi_hdr(pub->data, pub->mask, end) + 1;
+			pub->claim_lens[i] = lens[i];
+			bytes += lens[i];
+			end += size;
+		}
 		if (sb_unlikely(end - h + SB_REC_HDR_SIZE > pub->cap))
 			return SB_EMSGSIZE; /* could never fit, whatever subscribers do */
 		/* + one header: commit zeroes the next record's commit word. */
@@ -233,10 +246,15 @@ static inline int sb_ring_claim_batch(struct sb_ring_pub *pub, const uint32_t *l
 		}
 		pub->head = end;
 		/* RELAXED + release fence (pair P1): we are head's only writer; the
-		 * fence orders this store before our writes into the claimed
-		 * bytes, for untethered readers that load head after reading. */
+		 * fence orders this store before the caller's writes into the
+		 * claimed bytes, for untethered readers that load head after
+		 * reading. */
 		sb_store_relaxed(&pub->prod->head, end);
+		atomic_thread_fence(memory_order_release);
 	} else {
+		for (unsigned i = 0; i < n; i++)
+			if (sb_unlikely(lens[i] > pub->max_record))
+				return SB_EMSGSIZE;
 		/* RELAXED: the CAS below validates the value. */
 		h = sb_load_relaxed(&pub->prod->head);
 		for (;;) {
@@ -260,24 +278,25 @@ static inline int sb_ring_claim_batch(struct sb_ring_pub *pub, const uint32_t *l
 								  memory_order_relaxed))
 				break;
 		}
+		atomic_thread_fence(memory_order_release); /* pair P1 */
+		end = h;
+		for (unsigned i = 0; i < n; i++) {
+			uint64_t size = sb_rec_size_al(lens[i], pub->align);
+			uint64_t room = pub->cap - (end & pub->mask);
+
+			if (room < size)
+				end += room;
+			payloads[i] = sbi_hdr(pub->data, pub->mask, end) + 1;
+			pub->claim_lens[i] = lens[i];
+			bytes += lens[i];
+			end += size;
+		}
 	}
-	atomic_thread_fence(memory_order_release); /* pair P1 */
 	pub->claim_open = true;
 	pub->claim_start = h;
 	pub->claim_end = end;
 	pub->claim_n = n;
-	pub->claim_bytes = 0;
-	for (unsigned i = 0; i < n; i++) {
-		uint64_t size = sb_rec_size_al(lens[i], pub->align);
-		uint64_t room = pub->cap - (h & pub->mask);
-
-		if (room < size)
-			h += room;
-		pub->claim_lens[i] = lens[i];
-		pub->claim_bytes += lens[i];
-		payloads[i] = sbi_hdr(pub->data, pub->mask, h) + 1;
-		h += size;
-	}
+	pub->claim_bytes = bytes;
 	return SB_OK;
 }
 
