@@ -74,8 +74,14 @@ static void release_sub(struct sbd *d, struct sbd_topic *t, const struct sbd_han
 {
 	struct sb_sub_slot *ss = &t->seg.subs->sub[h->slot];
 
-	if (h->blocking)
-		/* SEQ_CST like the owner's own decrement (handshake 2). */
+	/* The slot's flags say what the owner held in the doorbell counters
+	 * (a blocking subscriber, maybe killed inside its futex wait).
+	 * SEQ_CST like the owner's own decrements (handshake 2). */
+	uint32_t f = atomic_exchange(&ss->flags, 0);
+
+	if (f & SB_SUB_F_SLEEPING)
+		atomic_fetch_sub(&t->seg.subs->sleepers, 1);
+	if (f & SB_SUB_F_BLOCKING)
 		atomic_fetch_sub(&t->seg.subs->blocking, 1);
 	/* RELEASE: the slot stops gating; pairs with the gating scan's ACQUIRE
 	 * of state and with the next owner's CAS (pairs P4/M). */

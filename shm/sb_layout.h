@@ -139,9 +139,16 @@ struct sb_sub_slot {
 	_Atomic uint64_t lost;       /* data records lost to lapping */
 	_Atomic uint64_t laps;       /* times overrun */
 	_Atomic uint64_t heartbeat;  /* owner-defined liveness tick */
-	uint64_t reserved[2];
+	/* SB_SUB_F_*: what the owner holds in the shared doorbell counters, so
+	 * that whoever cleans up after a dead owner can give it back. */
+	_Atomic uint32_t flags;
+	uint32_t reserved0;
+	uint64_t reserved1;
 };
 _Static_assert(sizeof(struct sb_sub_slot) == SB_CACHE_LINE, "sub slot must be one block");
+
+#define SB_SUB_F_BLOCKING 0x1u /* counted in sb_sub_area.blocking */
+#define SB_SUB_F_SLEEPING 0x2u /* counted in sb_sub_area.sleepers */
 
 struct sb_sub_area {
 	/* Futex doorbell for blocking subscribers.  bell counts wake-ups; sleepers

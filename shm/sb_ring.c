@@ -283,6 +283,7 @@ int sb_ring_sub_attach(struct sb_ring_sub *sub, const struct sb_seg *seg, enum s
 	sb_store_relaxed(&slot->consumed, 0);
 	sb_store_relaxed(&slot->lost, 0);
 	sb_store_relaxed(&slot->laps, 0);
+	sb_store_relaxed(&slot->flags, 0);
 
 	sub->data = seg->data;
 	sub->cap = seg->data_size;
@@ -333,8 +334,13 @@ int sb_ring_sub_attach(struct sb_ring_sub *sub, const struct sb_seg *seg, enum s
 		sub->seq_known = true;
 	else
 		resync_to_tail(sub, false);
-	if (wait == SB_WAIT_BLOCK)
+	if (wait == SB_WAIT_BLOCK) {
+		/* Count, then flag (and the reverse on the way out): dying in
+		 * between leaks one count, which only costs publishers a fence;
+		 * the other order could make a cleaner underflow it. */
 		atomic_fetch_add(&subs->blocking, 1); /* SEQ_CST: see handshake 2 */
+		atomic_fetch_or_explicit(&slot->flags, SB_SUB_F_BLOCKING, memory_order_relaxed);
+	}
 	return SB_OK;
 }
 
@@ -342,8 +348,10 @@ void sb_ring_sub_detach(struct sb_ring_sub *sub)
 {
 	if (!sub || !sub->slot)
 		return;
-	if (sub->wait == SB_WAIT_BLOCK)
+	if (sub->wait == SB_WAIT_BLOCK) {
+		atomic_fetch_and_explicit(&sub->slot->flags, ~SB_SUB_F_BLOCKING, memory_order_relaxed);
 		atomic_fetch_sub(&sub->subs->blocking, 1);
+	}
 	/* RELEASE: the slot stops gating; pairs with the next owner's CAS. */
 	sb_store_release(&sub->slot->state, SB_SLOT_FREE);
 	free(sub->copy_buf);
@@ -414,6 +422,8 @@ static void futex_sleep(struct sb_ring_sub *sub, uint64_t max_ns)
 	uint32_t bell;
 
 	atomic_fetch_add(&subs->sleepers, 1); /* SEQ_CST: handshake 2 */
+	/* RELAXED: read only by clean-up after our death (sb_layout.h). */
+	atomic_fetch_or_explicit(&sub->slot->flags, SB_SUB_F_SLEEPING, memory_order_relaxed);
 	bell = atomic_load(&subs->bell);
 	atomic_thread_fence(memory_order_seq_cst);
 	if (!has_data(sub)) {
@@ -425,6 +435,7 @@ static void futex_sleep(struct sb_ring_sub *sub, uint64_t max_ns)
 		 * other processes map. */
 		syscall(SYS_futex, &subs->bell, FUTEX_WAIT, bell, &ts, NULL, 0);
 	}
+	atomic_fetch_and_explicit(&sub->slot->flags, ~SB_SUB_F_SLEEPING, memory_order_relaxed);
 	atomic_fetch_sub(&subs->sleepers, 1);
 }
 

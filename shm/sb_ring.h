@@ -263,8 +263,11 @@ static inline int sb_ring_claim_batch(struct sb_ring_pub *pub, const uint32_t *l
 				return SB_EMSGSIZE;
 			if (sb_unlikely(end + SB_REC_HDR_SIZE > pub->gate_limit)) {
 				int rc = sbi_pub_regate(pub, end + SB_REC_HDR_SIZE);
-				if (rc < 0)
+				if (rc < 0) {
+					/* No stale intent may name a position we do not own. */
+					sb_store_relaxed(&pub->slot->intent_pos, UINT64_MAX);
 					return rc;
+				}
 			}
 			/* Intent first, so a repairer can size our claim even if
 			 * we die right after the CAS (RELAXED: read only once the
@@ -395,6 +398,9 @@ static inline int sbi_commit_as(struct sb_ring_pub *pub, uint16_t type)
 			sb_cpu_relax();
 		/* RELAXED: written by that committer before its RELEASE of tail. */
 		seq = sbi_publish_claim(pub, sb_load_relaxed(&pub->prod->next_seq), type);
+		/* RELAXED: the claim is closed; a repairer must not size a later
+		 * stuck claim from it. */
+		sb_store_relaxed(&pub->slot->intent_pos, UINT64_MAX);
 	}
 	/* RELAXED: published by the RELEASE of tail just below. */
 	sb_store_relaxed(&pub->prod->next_seq, seq);

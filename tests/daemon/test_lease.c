@@ -297,6 +297,61 @@ static void test_lease_unreported_slot_of_dead_client_is_swept(void **state)
 	dt_daemon_stop(&d);
 }
 
+/* A blocking subscriber SIGKILLed inside its futex wait: the clean-up gives
+ * back its place in the doorbell counters, so publishers stop paying for a
+ * sleeper that will never wake (a FUTEX_WAKE system call on every commit). */
+static void test_lease_dead_sleeping_subscriber_leaves_no_sleeper(void **state)
+{
+	struct sb_sub_opts so = { SB_TETHERED, SB_FROM_LATEST, SB_BLOCKING };
+	struct dt_daemon d;
+	struct sb_sub_area *subs;
+	sb_client_t *c;
+	sb_pub_t *p;
+	uint64_t t0;
+	int ready[2];
+	pid_t sub;
+
+	(void)state;
+	dt_daemon_start(&d, config, args);
+	c = connect_as(&d, "pub");
+	assert_non_null(c);
+	p = sb_pub_open(c, "lease", NULL);
+	assert_non_null(p);
+	subs = p->seg.subs;
+	assert_int_equal(pipe(ready), 0);
+	sub = fork_child();
+	if (sub == 0) {
+		sb_client_t *cc = connect_as(&d, "sleeper");
+		sb_sub_t *s = cc ? sb_sub_open(cc, "lease", &so) : NULL;
+
+		if (!s)
+			_exit(1);
+		dt_signal(ready[1]);
+		for (;;) /* nobody publishes: sleeps on the doorbell until killed */
+			sb_sub_wait(s, 0);
+	}
+	assert_true(dt_wait_signal(ready[0]));
+	t0 = dt_now_ns();
+	while (atomic_load(&subs->sleepers) == 0 && dt_now_ns() - t0 < DT_BOUND_NS)
+		sched_yield();
+	assert_int_equal(atomic_load(&subs->sleepers), 1);
+	assert_int_equal(atomic_load(&subs->blocking), 1);
+	kill(sub, SIGKILL);
+	assert_int_equal(dt_wait_child(sub), 128 + SIGKILL);
+	t0 = dt_now_ns();
+	while ((atomic_load(&subs->sleepers) != 0 || atomic_load(&subs->blocking) != 0) &&
+	       dt_now_ns() - t0 < DT_BOUND_NS)
+		sched_yield();
+	assert_int_equal(atomic_load(&subs->sleepers), 0);
+	assert_int_equal(atomic_load(&subs->blocking), 0);
+	assert_int_equal(dt_stat(&d, NULL, "sub_slots_released"), 1);
+	sb_pub_close(p);
+	sb_disconnect(c);
+	close(ready[0]);
+	close(ready[1]);
+	dt_daemon_stop(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -304,6 +359,7 @@ int main(void)
 		cmocka_unit_test(test_lease_dead_shared_publisher_claim_is_repaired),
 		cmocka_unit_test(test_lease_dead_exclusive_publisher_claim_is_repaired),
 		cmocka_unit_test(test_lease_unreported_slot_of_dead_client_is_swept),
+		cmocka_unit_test(test_lease_dead_sleeping_subscriber_leaves_no_sleeper),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -223,10 +223,10 @@ static void test_segment_subscriber_protection(void **state)
 	assert_killed_by_segv(child_store((uint8_t *)sub.base), "the segment header");
 
 	/* The subscriber area is writable: the child's store is seen here. */
-	status = child_store((uint8_t *)&sub.subs->sub[1].reserved[0]);
+	status = child_store((uint8_t *)&sub.subs->sub[1].reserved1);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
-	assert_int_equal(((volatile uint8_t *)&seg.subs->sub[1].reserved[0])[0], 0x5a);
+	assert_int_equal(((volatile uint8_t *)&seg.subs->sub[1].reserved1)[0], 0x5a);
 	status = child_store((uint8_t *)&sub.subs->bell);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 
