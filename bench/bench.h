@@ -54,6 +54,8 @@ struct bench_opts {
 	bool rt;               /* --rt: measuring processes run SCHED_FIFO */
 	bool hist;
 	double timeout_s;      /* 0: derived from the work */
+	bool via_daemon;       /* --via-daemon: topics opened by name through shmbusd */
+	const char *socket;    /* --socket: shmbusd's socket (NULL: sb_default_socket_path) */
 };
 
 /* One measured run of one scenario at one size. */
@@ -68,6 +70,7 @@ struct bench_result {
 	bool has_hist;
 	struct lat_hist hist;
 	struct harness_disturbance dist; /* other load on the measuring cores */
+	double open_us;        /* via the daemon: connect + opens of the slower side (0: n/a) */
 };
 
 /* Where the human-readable report goes: stdout, or stderr under --json so

@@ -37,7 +37,7 @@ static const struct scenario_def scenarios[] = {
 	{ "throughput", scenario_throughput, { 64, 1024 }, 2,
 	  "one-way msgs/s and GB/s, single-record and batch API, 1 -> --subs N" },
 	{ "compare", scenario_compare, { 64, 1024 }, 2,
-	  "paired rounds: baseline vs pingpong, per-round and median ratios" },
+	  "paired rounds: the limit vs pingpong (and --via-daemon, ZeroMQ, iceoryx when present)" },
 };
 #define N_SCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
 
@@ -78,6 +78,11 @@ static void usage(FILE *f)
 		"  --rt                measuring processes run SCHED_FIFO (priority 50), like pinned\n"
 		"                      trading threads; each needs a core of its own\n"
 		"  --timeout SEC       time limit per run (default: derived from --count)\n"
+		"  --via-daemon        pingpong, compare: open the topics by name through a running\n"
+		"                      shmbusd and libshmbus instead of creating segments directly;\n"
+		"                      compare pairs it with the raw-ring pingpong and the limit\n"
+		"  --socket PATH       shmbusd's socket (default: $SHMBUS_SOCKET, else the library's\n"
+		"                      default path)\n"
 		"  --help              this text\n",
 		SB_RING_BATCH_MAX);
 }
@@ -186,6 +191,7 @@ enum {
 	OPT_CORES = 256, OPT_SIZE, OPT_COUNT, OPT_WARMUP, OPT_ROUNDS, OPT_RETRIES, OPT_RING,
 	OPT_ALIGN, OPT_SUBS, OPT_BATCH,
 	OPT_SHARED, OPT_BASELINE, OPT_JSON, OPT_CSV, OPT_HIST, OPT_NOSECCOMP, OPT_SELFTEST, OPT_RT, OPT_TIMEOUT, OPT_HELP,
+	OPT_VIA_DAEMON, OPT_SOCKET,
 };
 
 static const struct option long_opts[] = {
@@ -209,6 +215,8 @@ static const struct option long_opts[] = {
 	{ "rt", no_argument, NULL, OPT_RT },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "help", no_argument, NULL, OPT_HELP },
+	{ "via-daemon", no_argument, NULL, OPT_VIA_DAEMON },
+	{ "socket", required_argument, NULL, OPT_SOCKET },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -289,6 +297,14 @@ static int parse_option(struct bench_opts *o, int c, const char *arg)
 		return 0;
 	case OPT_RT:
 		o->rt = true;
+		return 0;
+	case OPT_VIA_DAEMON:
+		o->via_daemon = true;
+		return 0;
+	case OPT_SOCKET:
+		if (!*arg || strlen(arg) >= 108)
+			return bad_value("--socket", arg, "expected a UNIX socket path");
+		o->socket = arg;
 		return 0;
 	case OPT_SELFTEST:
 		o->selftest = true;
@@ -378,6 +394,10 @@ int main(int argc, char **argv)
 	if (!o.size_given) {
 		memcpy(o.sizes, s->default_sizes, sizeof(o.sizes));
 		o.nsizes = s->n_default_sizes;
+	}
+	if (o.via_daemon && s->fn != scenario_pingpong && s->fn != scenario_compare) {
+		fprintf(stderr, "shmbus-bench: --via-daemon applies to pingpong and compare only\n");
+		return 2;
 	}
 	if (check_sizes(&o, s) < 0)
 		return 2;

@@ -47,5 +47,5 @@ int nosyscall_enter(void)
 _Noreturn void nosyscall_exit(int code)
 {
 	for (;;)
-		syscall(SYS_exit, code);
+		syscall(SYS_exit_group, code);
 }

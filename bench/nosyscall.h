@@ -23,8 +23,9 @@
  * available: the caller reports it and suggests --no-seccomp). */
 int nosyscall_enter(void);
 
-/* Leave the process with SYS_exit (the only way out of the sandbox; no
- * atexit handlers, no stdio flush).  The process must be single-threaded. */
+/* Leave the process with SYS_exit_group (the only way out of the sandbox;
+ * no atexit handlers, no stdio flush).  Ends every thread of the process,
+ * so it also serves the peers' processes, whose libraries start threads. */
 _Noreturn void nosyscall_exit(int code);
 
 #endif /* BENCH_NOSYSCALL_H */

@@ -14,6 +14,7 @@
 
 #include "affinity.h"
 #include "clock.h"
+#include "scenario.h"
 #include "sb_segment.h"
 
 static void cpu_model(char *buf, size_t len)
@@ -54,6 +55,12 @@ void report_preamble(const struct bench_opts *o)
 		clock_ticks_per_ns(), clock_ticks_to_ns(clock_overhead_ticks()));
 	fprintf(out, "  segments  %s (%s)\n", dir,
 		huge ? "hugetlbfs" : "tmpfs, 4 KiB pages: no writable hugetlbfs mount");
+	if (o->via_daemon) {
+		char sock[256];
+
+		fprintf(out, "  daemon    shmbusd at %s (--via-daemon: its topics live in the daemon's segment "
+			     "directory)\n", daemon_socket(o, sock, sizeof(sock)));
+	}
 	fprintf(out, "  cores    ");
 	for (unsigned i = 0; i < o->ncores; i++)
 		fprintf(out, "%s%d", i ? "," : " ", o->cores[i]);

@@ -27,6 +27,20 @@ typedef int (*latency_run_fn)(const struct bench_opts *o, const struct run_spec 
 
 int baseline_run(const struct bench_opts *o, const struct run_spec *spec, struct bench_result *res);
 int pingpong_run(const struct bench_opts *o, const struct run_spec *spec, struct bench_result *res);
+/* Ping-pong through topics opened by name via shmbusd (scenario_daemon.c). */
+int daemon_run(const struct bench_opts *o, const struct run_spec *spec, struct bench_result *res);
+/* The socket --via-daemon connects to: --socket, else the library default. */
+const char *daemon_socket(const struct bench_opts *o, char *buf, size_t len);
+/* Peers (peer_*.c): available() tells whether the peer can run here. */
+bool zmq_available(void);
+int zmq_run(const struct bench_opts *o, const struct run_spec *spec, struct bench_result *res);
+bool iceoryx_available(void);
+int iceoryx_run(const struct bench_opts *o, const struct run_spec *spec, struct bench_result *res);
+/* One-way lossless stream of count records, 1 publisher -> 1 subscriber:
+ * *msgs_per_s at the subscriber.  shmbus (single-record API; prints its
+ * throughput table row) and iceoryx.  Return 0 or -1. */
+int throughput_single(const struct bench_opts *o, uint32_t size, uint64_t count, double *msgs_per_s);
+int iceoryx_stream(const struct bench_opts *o, uint32_t size, uint64_t count, double *msgs_per_s);
 
 int scenario_baseline(const struct bench_opts *o);
 int scenario_pingpong(const struct bench_opts *o);

@@ -5,18 +5,21 @@
  * Why pairs: on a shared host the two vCPUs are moved between near and far
  * placements every few minutes and the round-trip floor moves with them
  * (roughly 110 ns vs 500 ns on the development VM).  A subject measured at
- * one time and the limit at another give meaningless ratios; a baseline and
- * a subject measured back to back, seconds apart, almost always share a
- * placement.  Each round runs the baseline and every subject once (the
- * order alternates from round to round, so neither side always runs first),
- * each with its own warm-up; the ratio of a round is subject / baseline for
- * p50 and p99.9; the verdict is the median of the per-round ratios.
+ * one time and the limit at another give meaningless ratios; runs measured
+ * back to back, seconds apart, almost always share a placement.  Each round
+ * runs the baseline and every subject once (the order rotates from round to
+ * round, so no side always runs first), each with its own warm-up; the
+ * ratio of a round is subject / baseline for p50 and p99.9; the verdict is
+ * the median of the per-round ratios.
  *
- * Peers: compare_subjects[] is the hook for the systems a user would
- * otherwise pick.  An iceoryx or ZeroMQ ping-pong is a latency_run_fn like
- * pingpong_run (fork two pinned processes, same payload_write/payload_read,
- * fill a bench_result) added to the table; rounds, ratios and reports pick
- * it up unchanged.
+ * Subjects (built for each invocation): the raw-ring ping-pong always;
+ * with --via-daemon the ping-pong through topics opened by name via
+ * shmbusd, and the median of its per-round ratio to the raw ring (the cost
+ * of going through the daemon and the library); then the peers a user would
+ * otherwise pick, where built and available here (ZeroMQ, iceoryx), with
+ * the median per-round ratio of their p50 to shmbus's.  Peers make system
+ * calls by design and run outside the seccomp sandbox, with at most
+ * CMP_PEER_PER_ROUND round trips per round (they are 100x slower).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -26,51 +29,93 @@
 #include "scenario.h"
 
 #define CMP_DEFAULT_PER_ROUND UINT64_C(1000000)
+#define CMP_PEER_PER_ROUND    UINT64_C(100000)
+#define CMP_PEER_WARMUP       UINT64_C(10000)
 #define CMP_MAX_ROUNDS        1000
+#define CMP_MAX_SUBJECTS      4
+#define CMP_TP_SHMBUS         UINT64_C(20000000)
+#define CMP_TP_ICEORYX        UINT64_C(2000000)
 
 struct compare_subject {
 	const char *name;   /* short name used in tables and JSON */
 	const char *what;   /* one line for the report */
 	latency_run_fn run;
+	bool peer;          /* another system: fewer round trips, no sandbox */
+	char tag;           /* one letter in the order column */
 };
 
-static const struct compare_subject compare_subjects[] = {
-	{ "shmbus", "shmbus ring ping-pong (tethered busy-spin subscribers)", pingpong_run },
-	/* { "iceoryx", "iceoryx publisher/subscriber ping-pong", iceoryx_run }, */
-	/* { "zeromq",  "ZeroMQ PAIR over ipc:// ping-pong",      zeromq_run },  */
+/* Per subject, over the rounds of one size. */
+struct subject_acc {
+	const struct compare_subject *s;
+	uint64_t per_round;
+	uint64_t warmup;
+	uint64_t *pooled;
+	struct compare_round *rounds;
+	double *r50, *r999;     /* vs the limit */
+	double *x50, *x999;     /* vs the reference (raw ring or peer/shmbus) */
+	double rate_sum;
+	double open_us_sum;
 };
-#define N_SUBJECTS (sizeof(compare_subjects) / sizeof(compare_subjects[0]))
 
-/* Targets of issue 2, by size: 0 where there is none. */
+/* Targets by size (0: none): issue 2 for the ring against the limit. */
 static void targets(uint32_t size, double *p50, double *p999)
 {
 	*p50 = size == 64 ? 1.10 : size == 1024 ? 1.30 : 0;
 	*p999 = size == 64 ? 2.0 : 0;
 }
 
-static void print_round(FILE *out, const struct compare_round *c)
+static unsigned build_subjects(const struct bench_opts *o, struct compare_subject *out)
 {
-	fprintf(out, "%5u  %-5s %9.0f %11.0f %10.0f %12.0f %10.3f %12.3f", c->round, c->subject_first ? "S,L" : "L,S",
-		c->base.p50_ns, c->base.p999_ns, c->subj.p50_ns, c->subj.p999_ns, c->ratio_p50, c->ratio_p999);
+	unsigned n = 0;
+
+	out[n++] = (struct compare_subject){ "shmbus", "shmbus ring ping-pong, segments created directly "
+						       "(tethered busy-spin subscribers)", pingpong_run, false, 'S' };
+	if (o->via_daemon)
+		out[n++] = (struct compare_subject){ "shmbus-daemon", "shmbus ping-pong, topics opened by name via "
+								      "shmbusd + libshmbus", daemon_run, false, 'D' };
+#ifdef SB_HAVE_ZMQ
+	if (zmq_available())
+		out[n++] = (struct compare_subject){ "zeromq", "ZeroMQ 4 PAIR over ipc:// ping-pong (NOT sandboxed: "
+							       "makes syscalls by design)", zmq_run, true, 'Z' };
+#endif
+#ifdef SB_HAVE_ICEORYX
+	if (iceoryx_available())
+		out[n++] = (struct compare_subject){ "iceoryx", "iceoryx 2 publisher/subscriber ping-pong with RouDi "
+								"(NOT sandboxed: makes syscalls by design)", iceoryx_run, true, 'I' };
+#endif
+	return n;
+}
+
+static void print_row(FILE *out, const char *name, const struct compare_round *c, const char *order)
+{
+	fprintf(out, "%5u  %-9s %-13s %9.0f %11.0f %10.0f %12.0f %10.3f %12.3f", c->round, order, name, c->base.p50_ns,
+		c->base.p999_ns, c->subj.p50_ns, c->subj.p999_ns, c->ratio_p50, c->ratio_p999);
 	if (c->disturbed)
 		fprintf(out, "  ! other load %.0f ms, steal %.0f ms", c->foreign_ms, c->steal_ms);
 	if (c->retried)
-		fprintf(out, "  (run %u times: earlier pairs disturbed)", c->retried + 1);
+		fprintf(out, "  (run %u times: earlier rounds disturbed)", c->retried + 1);
 	fputc('\n', out);
 }
 
 /* The JSON tail of a compare object: ratios and the per-round array. */
-static char *json_extra(const struct compare_round *rounds, unsigned n, double med50, double med999)
+static char *json_extra(const struct subject_acc *a, unsigned n, double med50, double med999, const char *xname,
+			double x50, double x999)
 {
-	size_t cap = 128 + (size_t)n * 256, used = 0;
+	size_t cap = 256 + (size_t)n * 256, used = 0;
 	char *s = malloc(cap);
 
 	if (!s)
 		return NULL;
-	used += (size_t)snprintf(s + used, cap - used, ",\"ratio_p50\":%.4f,\"ratio_p999\":%.4f,\"rounds\":[", med50,
-				 med999);
+	used += (size_t)snprintf(s + used, cap - used, ",\"subject\":\"%s\",\"ratio_p50\":%.4f,\"ratio_p999\":%.4f",
+				 a->s->name, med50, med999);
+	if (xname)
+		used += (size_t)snprintf(s + used, cap - used, ",\"%s_p50\":%.4f,\"%s_p999\":%.4f", xname, x50, xname,
+					 x999);
+	if (a->open_us_sum > 0)
+		used += (size_t)snprintf(s + used, cap - used, ",\"open_us\":%.1f", a->open_us_sum / n);
+	used += (size_t)snprintf(s + used, cap - used, ",\"rounds\":[");
 	for (unsigned i = 0; i < n; i++) {
-		const struct compare_round *c = &rounds[i];
+		const struct compare_round *c = &a->rounds[i];
 
 		used += (size_t)snprintf(s + used, cap - used,
 					 "%s{\"round\":%u,\"baseline_p50_ns\":%.1f,\"baseline_p999_ns\":%.1f,"
@@ -83,128 +128,246 @@ static char *json_extra(const struct compare_round *rounds, unsigned n, double m
 	return s;
 }
 
-static int compare_size(const struct bench_opts *o, const struct compare_subject *subj, uint32_t size,
+/* One round: the limit and every subject, in an order rotated by round;
+ * repeated while disturbed, up to --retries times.  Returns 0 or -1. */
+static int run_round(const struct bench_opts *o, uint32_t size, uint64_t per_round, unsigned i,
+		     struct subject_acc *acc, unsigned ns, struct bench_result *bres, struct bench_result *sres,
+		     char *order, size_t order_len)
+{
+	unsigned nrun = ns + 1;
+
+	for (unsigned attempt = 0;; attempt++) {
+		bool disturbed = false;
+		size_t used = 0;
+
+		order[0] = '\0';
+		for (unsigned k = 0; k < nrun; k++) {
+			unsigned j = (k + i) % nrun; /* 0: the limit, 1..: subjects */
+
+			if (j == 0) {
+				struct run_spec bspec = { .size = size, .count = per_round, .warmup = o->warmup };
+
+				memset(bres, 0, sizeof(*bres));
+				if (baseline_run(o, &bspec, bres) < 0)
+					return -1;
+				disturbed |= harness_disturbed(&bres->dist);
+			} else {
+				struct subject_acc *a = &acc[j - 1];
+				struct run_spec sspec = { .size = size, .count = a->per_round, .warmup = a->warmup,
+							  .samples_out = a->pooled + (uint64_t)i * a->per_round };
+
+				memset(&sres[j - 1], 0, sizeof(sres[j - 1]));
+				if (a->s->run(o, &sspec, &sres[j - 1]) < 0)
+					return -1;
+				disturbed |= harness_disturbed(&sres[j - 1].dist);
+			}
+			used += (size_t)snprintf(order + used, order_len - used, "%s%c", k ? "," : "",
+						 j == 0 ? 'L' : acc[j - 1].s->tag);
+			if (used >= order_len)
+				used = order_len - 1;
+		}
+		if (attempt >= o->retries || !disturbed)
+			return (int)attempt;
+	}
+}
+
+static int compare_size(const struct bench_opts *o, const struct compare_subject *subj, unsigned ns, uint32_t size,
 			uint64_t per_round)
 {
 	FILE *out = bench_out(o);
-	struct compare_round *rounds = calloc(o->rounds, sizeof(*rounds));
-	double *r50 = calloc(o->rounds, sizeof(double)), *r999 = calloc(o->rounds, sizeof(double));
-	uint64_t pooled_n = per_round * o->rounds;
-	uint64_t *pooled = malloc(pooled_n * sizeof(uint64_t));
-	double med50, med999, floor_ns = 0, t50, t999, rate_sum = 0;
-	struct bench_result pooled_res;
-	char *extra = NULL;
-	unsigned n_disturbed = 0;
+	struct subject_acc acc[CMP_MAX_SUBJECTS];
+	struct bench_result sres[CMP_MAX_SUBJECTS];
+	unsigned ref = o->via_daemon && ns > 1 ? 1 : 0; /* shmbus as peers see it */
+	double floor_ns = 0, t50, t999;
+	double *base_p50 = calloc(o->rounds, sizeof(double));
 	int rc = -1;
 
-	if (!rounds || !r50 || !r999 || !pooled) {
-		fprintf(stderr, "shmbus-bench: compare: cannot allocate %llu samples: %s\n",
-			(unsigned long long)pooled_n, strerror(errno));
+	memset(acc, 0, sizeof(acc));
+	if (!base_p50)
 		goto out;
-	}
-	fprintf(out, "compare %s vs the physical limit, %u-byte payload each way, %u rounds x %llu round trips per side\n",
-		subj->name, size, o->rounds, (unsigned long long)per_round);
-	fprintf(out, "  limit: %s (%s layout: same payload bytes, no ring); subject: %s\n", baseline_name(o->baseline),
-		o->baseline == BASELINE_SPLIT ? "split" : o->baseline == BASELINE_INLINE ? "inline" : "stream", subj->what);
-	fprintf(out, "%5s  %-5s %9s %11s %10s %12s %10s %12s\n", "round", "order", "limit p50", "limit p99.9",
-		"subj p50", "subj p99.9", "ratio p50", "ratio p99.9");
-	for (unsigned i = 0; i < o->rounds; i++) {
-		struct compare_round *c = &rounds[i];
-		struct run_spec bspec = { .size = size, .count = per_round, .warmup = o->warmup };
-		struct run_spec sspec = bspec;
-		struct bench_result bres, sres;
+	for (unsigned j = 0; j < ns; j++) {
+		struct subject_acc *a = &acc[j];
 
-		c->round = i + 1;
-		c->subject_first = i % 2 == 1;
-		/* A pair disturbed by other load (or steal) is run again, up to
-		 * --retries times; the last attempt counts either way. */
-		for (unsigned attempt = 0;; attempt++) {
-			memset(&bres, 0, sizeof(bres));
-			memset(&sres, 0, sizeof(sres));
-			sspec.samples_out = pooled + (uint64_t)i * per_round;
-			if (c->subject_first) {
-				if (subj->run(o, &sspec, &sres) < 0 || baseline_run(o, &bspec, &bres) < 0)
-					goto out;
-			} else {
-				if (baseline_run(o, &bspec, &bres) < 0 || subj->run(o, &sspec, &sres) < 0)
-					goto out;
-			}
-			if (attempt >= o->retries ||
-			    (!harness_disturbed(&bres.dist) && !harness_disturbed(&sres.dist)))
-				break;
-			c->retried++;
-		}
-		c->base = bres.lat;
-		c->subj = sres.lat;
-		snprintf(bres.scenario, sizeof(bres.scenario), "compare-r%u-baseline", i + 1);
-		snprintf(sres.scenario, sizeof(sres.scenario), "compare-r%u-%s", i + 1, subj->name);
-		if (report_csv(o, &bres) < 0 || report_csv(o, &sres) < 0)
+		a->s = &subj[j];
+		a->per_round = subj[j].peer && per_round > CMP_PEER_PER_ROUND ? CMP_PEER_PER_ROUND : per_round;
+		a->warmup = subj[j].peer && o->warmup > CMP_PEER_WARMUP ? CMP_PEER_WARMUP : o->warmup;
+		a->pooled = malloc(a->per_round * o->rounds * sizeof(uint64_t));
+		a->rounds = calloc(o->rounds, sizeof(*a->rounds));
+		a->r50 = calloc(o->rounds, sizeof(double));
+		a->r999 = calloc(o->rounds, sizeof(double));
+		a->x50 = calloc(o->rounds, sizeof(double));
+		a->x999 = calloc(o->rounds, sizeof(double));
+		if (!a->pooled || !a->rounds || !a->r50 || !a->r999 || !a->x50 || !a->x999) {
+			fprintf(stderr, "shmbus-bench: compare: cannot allocate samples: %s\n", strerror(errno));
 			goto out;
-		c->ratio_p50 = sres.lat.p50_ns / bres.lat.p50_ns;
-		c->ratio_p999 = sres.lat.p999_ns / bres.lat.p999_ns;
-		c->disturbed = harness_disturbed(&bres.dist) || harness_disturbed(&sres.dist);
-		c->foreign_ms = bres.dist.foreign_ms + sres.dist.foreign_ms;
-		c->steal_ms = bres.dist.steal_ms + sres.dist.steal_ms;
-		n_disturbed += c->disturbed;
-		r50[i] = c->ratio_p50;
-		r999[i] = c->ratio_p999;
-		rate_sum += sres.msgs_per_s;
-		print_round(out, c);
+		}
+	}
+	fprintf(out, "compare at %u-byte payload each way: %u rounds; per round and side %llu round trips "
+		     "(peers %llu)\n", size, o->rounds, (unsigned long long)per_round,
+		(unsigned long long)(per_round > CMP_PEER_PER_ROUND ? CMP_PEER_PER_ROUND : per_round));
+	fprintf(out, "  L limit: %s (%s layout: same payload bytes, no ring)\n", baseline_name(o->baseline),
+		o->baseline == BASELINE_SPLIT ? "split" : o->baseline == BASELINE_INLINE ? "inline" : "stream");
+	for (unsigned j = 0; j < ns; j++)
+		fprintf(out, "  %c %s: %s\n", subj[j].tag, subj[j].name, subj[j].what);
+	fprintf(out, "%5s  %-9s %-13s %9s %11s %10s %12s %10s %12s\n", "round", "order", "subject", "limit p50",
+		"limit p99.9", "subj p50", "subj p99.9", "ratio p50", "ratio p99.9");
+	for (unsigned i = 0; i < o->rounds; i++) {
+		struct bench_result bres;
+		char order[32];
+		int retried = run_round(o, size, per_round, i, acc, ns, &bres, sres, order, sizeof(order));
+
+		if (retried < 0)
+			goto out;
+		base_p50[i] = bres.lat.p50_ns;
+		snprintf(bres.scenario, sizeof(bres.scenario), "compare-r%u-baseline", i + 1);
+		if (report_csv(o, &bres) < 0)
+			goto out;
+		for (unsigned j = 0; j < ns; j++) {
+			struct subject_acc *a = &acc[j];
+			struct compare_round *c = &a->rounds[i];
+
+			c->round = i + 1;
+			c->base = bres.lat;
+			c->subj = sres[j].lat;
+			c->ratio_p50 = c->subj.p50_ns / c->base.p50_ns;
+			c->ratio_p999 = c->subj.p999_ns / c->base.p999_ns;
+			c->disturbed = harness_disturbed(&bres.dist) || harness_disturbed(&sres[j].dist);
+			c->foreign_ms = bres.dist.foreign_ms + sres[j].dist.foreign_ms;
+			c->steal_ms = bres.dist.steal_ms + sres[j].dist.steal_ms;
+			c->retried = (unsigned)retried;
+			a->r50[i] = c->ratio_p50;
+			a->r999[i] = c->ratio_p999;
+			a->rate_sum += sres[j].msgs_per_s;
+			a->open_us_sum += sres[j].open_us;
+			snprintf(sres[j].scenario, sizeof(sres[j].scenario), "compare-r%u-%s", i + 1, a->s->name);
+			if (report_csv(o, &sres[j]) < 0)
+				goto out;
+			print_row(out, a->s->name, c, order);
+		}
+		for (unsigned j = 0; j < ns; j++) {
+			/* shmbus-daemon against the raw ring; peers against shmbus */
+			const struct lat_stats *x = &sres[acc[j].s->peer ? ref : 0].lat;
+
+			acc[j].x50[i] = sres[j].lat.p50_ns / x->p50_ns;
+			acc[j].x999[i] = sres[j].lat.p999_ns / x->p999_ns;
+		}
 		fflush(out);
 		if (floor_ns == 0 || bres.lat.p50_ns < floor_ns)
 			floor_ns = bres.lat.p50_ns;
 	}
-	med50 = stats_median(r50, o->rounds);
-	med999 = stats_median(r999, o->rounds);
 	targets(size, &t50, &t999);
-	fprintf(out, "median of per-round ratios: p50 %.3fx", med50);
-	if (t50 > 0)
-		fprintf(out, " (target <= %.2fx: %s)", t50, med50 <= t50 ? "met" : "MISSED");
-	fprintf(out, ", p99.9 %.3fx", med999);
-	if (t999 > 0)
-		fprintf(out, " (target <= %.2fx: %s)", t999, med999 <= t999 ? "met" : "MISSED");
-	fprintf(out, "\n");
-	if (n_disturbed)
-		fprintf(out, "! %u of %u rounds ran with other load or hypervisor steal on the measuring cores\n",
-			n_disturbed, o->rounds);
+	fprintf(out, "medians of per-round ratios at %u B:\n", size);
+	for (unsigned j = 0; j < ns; j++) {
+		struct subject_acc *a = &acc[j];
+		double med50 = stats_median(a->r50, o->rounds), med999 = stats_median(a->r999, o->rounds);
+		double x50 = stats_median(a->x50, o->rounds), x999 = stats_median(a->x999, o->rounds);
+		const char *xname = NULL;
+		struct bench_result pooled_res;
+		char *extra;
+
+		fprintf(out, "  %-13s / limit: p50 %.3fx", a->s->name, med50);
+		if (j == 0 && t50 > 0)
+			fprintf(out, " (target <= %.2fx: %s)", t50, med50 <= t50 ? "met" : "MISSED");
+		fprintf(out, ", p99.9 %.3fx", med999);
+		if (j == 0 && t999 > 0)
+			fprintf(out, " (target <= %.2fx: %s)", t999, med999 <= t999 ? "met" : "MISSED");
+		fprintf(out, "\n");
+		if (a->s->run == daemon_run) {
+			xname = "ratio_raw";
+			fprintf(out, "  %-13s / shmbus (raw ring): p50 %.3fx, p99.9 %.3fx (target: within 5%%: %s)\n",
+				a->s->name, x50, x999,
+				x50 <= 1.05 && x999 <= 1.05 ? "met" : "MISSED");
+			fprintf(out, "  %-13s connect + open of both topics: %.0f us (mean of rounds, slower process)\n",
+				a->s->name, a->open_us_sum / o->rounds);
+		} else if (a->s->peer) {
+			xname = "ratio_to_shmbus";
+			fprintf(out, "  %s / %s: p50 %.4fx (%s's p50 is %.1fx %s's; p99.9 %.1fx)\n", subj[ref].name,
+				a->s->name, 1.0 / x50, a->s->name, x50, subj[ref].name, x999);
+			if (strcmp(a->s->name, "iceoryx") == 0)
+				fprintf(out, "  %-13s target >= 10x lower p50 for shmbus: %s\n", "",
+					x50 >= 10.0 ? "met" : "MISSED");
+		}
+		memset(&pooled_res, 0, sizeof(pooled_res));
+		snprintf(pooled_res.scenario, sizeof(pooled_res.scenario), j == 0 ? "compare" : "compare-%s",
+			 a->s->name);
+		stats_compute(a->pooled, a->per_round * o->rounds, &pooled_res.lat);
+		pooled_res.has_latency = true;
+		pooled_res.size = size;
+		pooled_res.count = a->per_round * o->rounds;
+		pooled_res.msgs_per_s = a->rate_sum / o->rounds;
+		fprintf(out, "  %-13s pooled: p50 %.0f  p90 %.0f  p99 %.0f  p99.9 %.0f  p99.99 %.0f  max %.0f ns\n",
+			a->s->name, pooled_res.lat.p50_ns, pooled_res.lat.p90_ns, pooled_res.lat.p99_ns,
+			pooled_res.lat.p999_ns, pooled_res.lat.p9999_ns, pooled_res.lat.max_ns);
+		if (o->json) {
+			extra = json_extra(a, o->rounds, med50, med999, xname, x50, x999);
+			if (!extra) {
+				fprintf(stderr, "shmbus-bench: compare: out of memory\n");
+				goto out;
+			}
+			report_json(&pooled_res, extra);
+			free(extra);
+		}
+		if (report_csv(o, &pooled_res) < 0)
+			goto out;
+	}
+	{
+		unsigned n_disturbed = 0;
+
+		for (unsigned i = 0; i < o->rounds; i++)
+			for (unsigned j = 0; j < ns; j++)
+				if (acc[j].rounds[i].disturbed) {
+					n_disturbed++;
+					break;
+				}
+		if (n_disturbed)
+			fprintf(out, "! %u of %u rounds ran with other load or hypervisor steal on the measuring cores\n",
+				n_disturbed, o->rounds);
+	}
 	fprintf(out, "baseline level per round (p50; near = within 1.5x of the lowest):");
 	for (unsigned i = 0; i < o->rounds; i++)
-		fprintf(out, " %u:%s/%.0f", i + 1, rounds[i].base.p50_ns < 1.5 * floor_ns ? "near" : "far",
-			rounds[i].base.p50_ns);
-	fprintf(out, "\n");
-
-	/* Pooled subject samples of every round (machine output's p* keys). */
-	memset(&pooled_res, 0, sizeof(pooled_res));
-	snprintf(pooled_res.scenario, sizeof(pooled_res.scenario), "compare");
-	stats_compute(pooled, pooled_n, &pooled_res.lat);
-	pooled_res.has_latency = true;
-	pooled_res.size = size;
-	pooled_res.count = pooled_n;
-	pooled_res.msgs_per_s = rate_sum / o->rounds;
-	fprintf(out, "%s pooled over all rounds: p50 %.0f  p90 %.0f  p99 %.0f  p99.9 %.0f  p99.99 %.0f  max %.0f ns\n\n",
-		subj->name, pooled_res.lat.p50_ns, pooled_res.lat.p90_ns, pooled_res.lat.p99_ns, pooled_res.lat.p999_ns,
-		pooled_res.lat.p9999_ns, pooled_res.lat.max_ns);
-	if (o->json) {
-		extra = json_extra(rounds, o->rounds, med50, med999);
-		if (!extra) {
-			fprintf(stderr, "shmbus-bench: compare: out of memory\n");
-			goto out;
-		}
-		report_json(&pooled_res, extra);
-	}
-	rc = report_csv(o, &pooled_res);
+		fprintf(out, " %u:%s/%.0f", i + 1, base_p50[i] < 1.5 * floor_ns ? "near" : "far", base_p50[i]);
+	fprintf(out, "\n\n");
+	rc = 0;
 out:
-	free(extra);
-	free(pooled);
-	free(r999);
-	free(r50);
-	free(rounds);
+	for (unsigned j = 0; j < ns; j++) {
+		free(acc[j].pooled);
+		free(acc[j].rounds);
+		free(acc[j].r50);
+		free(acc[j].r999);
+		free(acc[j].x50);
+		free(acc[j].x999);
+	}
+	free(base_p50);
 	return rc;
+}
+
+/* 64 B one-way throughput, shmbus against iceoryx (issue 3: >= 20x). */
+static int compare_throughput(const struct bench_opts *o)
+{
+#ifdef SB_HAVE_ICEORYX
+	FILE *out = bench_out(o);
+	double sb = 0, iox = 0;
+
+	if (!iceoryx_available())
+		return 0;
+	fprintf(out, "one-way throughput at 64 B, 1 publisher -> 1 subscriber, lossless (shmbus: raw ring, "
+		     "exclusive publisher, tethered subscriber, single-record API; iceoryx: blocking producer)\n");
+	if (throughput_single(o, 64, CMP_TP_SHMBUS, &sb) < 0 || iceoryx_stream(o, 64, CMP_TP_ICEORYX, &iox) < 0)
+		return -1;
+	fprintf(out, "  shmbus %.2f M msgs/s (%llu records), iceoryx %.2f M msgs/s (%llu records): shmbus / iceoryx "
+		     "%.1fx (target >= 20x: %s)\n\n", sb / 1e6, (unsigned long long)CMP_TP_SHMBUS, iox / 1e6,
+		(unsigned long long)CMP_TP_ICEORYX, iox > 0 ? sb / iox : 0, iox > 0 && sb / iox >= 20 ? "met" : "MISSED");
+#else
+	(void)o;
+#endif
+	return 0;
 }
 
 int scenario_compare(const struct bench_opts *o)
 {
 	uint64_t per_round = o->count_given ? o->count / o->rounds : CMP_DEFAULT_PER_ROUND;
+	struct compare_subject subj[CMP_MAX_SUBJECTS];
+	unsigned ns;
 
 	if (o->rounds < 1 || o->rounds > CMP_MAX_ROUNDS) {
 		fprintf(stderr, "shmbus-bench: --rounds must be 1..%d\n", CMP_MAX_ROUNDS);
@@ -217,10 +380,17 @@ int scenario_compare(const struct bench_opts *o)
 			(unsigned long long)o->count, o->rounds);
 		return -1;
 	}
-	for (size_t s = 0; s < N_SUBJECTS; s++)
-		for (unsigned i = 0; i < o->nsizes; i++)
-			if (compare_size(o, &compare_subjects[s], o->sizes[i], per_round) < 0)
-				return -1;
+	ns = build_subjects(o, subj);
+	for (unsigned i = 0; i < o->nsizes; i++)
+		if (compare_size(o, subj, ns, o->sizes[i], per_round) < 0)
+			return -1;
+	for (unsigned i = 0; i < o->nsizes; i++)
+		if (o->sizes[i] == 64 && compare_throughput(o) < 0)
+			return -1;
 	report_syscalls(o);
+	for (unsigned j = 0; j < ns; j++)
+		if (subj[j].peer)
+			fprintf(bench_out(o), "  (except %s, not sandboxed: it makes system calls by design)\n",
+				subj[j].name);
 	return 0;
 }

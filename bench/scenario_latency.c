@@ -43,6 +43,8 @@ int latency_scenario(const struct bench_opts *o, latency_run_fn fn)
 			return -1;
 		report_latency_row(o, &res);
 		report_disturbance(o, &res);
+		if (res.open_us > 0)
+			fprintf(out, "  connect + open of both topics (slower process): %.0f us\n", res.open_us);
 		report_hist(o, &res);
 		if (report_machine(o, &res) < 0)
 			return -1;

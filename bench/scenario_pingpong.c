@@ -253,5 +253,5 @@ out:
 
 int scenario_pingpong(const struct bench_opts *o)
 {
-	return latency_scenario(o, pingpong_run);
+	return latency_scenario(o, o->via_daemon ? daemon_run : pingpong_run);
 }

@@ -231,7 +231,8 @@ static double rate(uint64_t n, uint64_t ticks)
 	return ticks ? (double)n / (clock_ticks_to_ns(ticks) * 1e-9) : 0.0;
 }
 
-static int tp_run_once(const struct bench_opts *o, uint32_t size, unsigned batch, uint64_t count)
+static int tp_run_once(const struct bench_opts *o, uint32_t size, unsigned batch, uint64_t count,
+		       double *rate_out)
 {
 	FILE *out = bench_out(o);
 	struct tp_sub_arg args[TP_MAX_SUBS];
@@ -290,6 +291,8 @@ static int tp_run_once(const struct bench_opts *o, uint32_t size, unsigned batch
 	pub_rate = rate(count, r.out->pub_t_end - r.out->pub_t_begin);
 	res.msgs_per_s = slowest;
 	res.bytes_per_s = slowest * size;
+	if (rate_out)
+		*rate_out = slowest;
 	fprintf(out, "%-24s %6u %10llu %11.2f M %9.3f %11.2f M %12llu\n", res.scenario, size,
 		(unsigned long long)count, slowest / 1e6, res.bytes_per_s / 1e9, pub_rate / 1e6,
 		(unsigned long long)r.out->backpressure);
@@ -307,6 +310,11 @@ out:
 	bench_seg_remove(&r.seg);
 	shared_free(r.out, sizeof(*r.out));
 	return rc;
+}
+
+int throughput_single(const struct bench_opts *o, uint32_t size, uint64_t count, double *msgs_per_s)
+{
+	return tp_run_once(o, size, 0, count, msgs_per_s);
 }
 
 int scenario_throughput(const struct bench_opts *o)
@@ -336,9 +344,9 @@ int scenario_throughput(const struct bench_opts *o)
 	fprintf(out, "%-24s %6s %10s %13s %9s %13s %12s\n", "scenario", "size", "count", "msgs/s", "GB/s",
 		"pub msgs/s", "backpressure");
 	for (unsigned i = 0; i < o->nsizes; i++) {
-		if (tp_run_once(o, o->sizes[i], 0, count) < 0)
+		if (tp_run_once(o, o->sizes[i], 0, count, NULL) < 0)
 			return -1;
-		if (tp_run_once(o, o->sizes[i], o->batch, count) < 0)
+		if (tp_run_once(o, o->sizes[i], o->batch, count, NULL) < 0)
 			return -1;
 	}
 	report_syscalls(o);

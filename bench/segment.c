@@ -17,6 +17,11 @@ void bench_seg_set_align(uint32_t align)
 	rec_align = align;
 }
 
+uint32_t bench_seg_align(void)
+{
+	return rec_align;
+}
+
 int bench_seg_create(struct bench_seg *s, const char *tag, uint64_t ring_size, uint32_t max_record,
 		     uint32_t max_subs)
 {

@@ -25,6 +25,8 @@ struct bench_seg {
  * record.  Returns 0 or -1 (message printed). */
 /* Record alignment of the segments created from now on (0: default). */
 void bench_seg_set_align(uint32_t align);
+/* The alignment set by bench_seg_set_align (0: the segment default). */
+uint32_t bench_seg_align(void);
 
 int bench_seg_create(struct bench_seg *s, const char *tag, uint64_t ring_size, uint32_t max_record,
 		     uint32_t max_subs);

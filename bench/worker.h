@@ -10,7 +10,7 @@
  *
  * A child's life: pin, set up (may make system calls), warm up, enter the
  * sandbox (worker_sandbox), meet the others at a barrier, run the measured
- * loop, return its exit code, which the harness passes to SYS_exit.
+ * loop, return its exit code, which the harness passes to SYS_exit_group.
  *
  * The parent sleeps in harness_wait() (it never competes for the measuring
  * cores), reaps the children, and turns a death by SIGSYS into the verdict

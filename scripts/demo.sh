@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The main job of shmbus: set up the machine, build an optimised release in
-# build-release/, and run the ping-pong latency comparison (shmbus beside the
-# physical limit and the peers) for 64-byte and 1024-byte messages.
+# build-release/, start shmbusd (own socket and segment directory, stopped
+# on exit), and run the ping-pong latency comparison through topics opened
+# by name via the daemon (beside the raw ring, the physical limit and the
+# peers ZeroMQ and iceoryx where installed; shmbus-bench starts and stops
+# iceoryx's RouDi itself) for 64-byte and 1024-byte messages.
 #
 #   usage: scripts/demo.sh [EXTRA shmbus-bench ARGS...]   (passed to every run)
 #   env SB_SKIP_SETUP=1   skip scripts/install-deps.sh and hugepages.sh
@@ -13,6 +16,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 BUILD_DIR=build-release
 BENCH="$BUILD_DIR/bench/shmbus-bench"
+DAEMON="$BUILD_DIR/daemon/shmbusd"
+DAEMON_PID=""
+RUN_DIR=""
+SEG_DIR=""
 
 log() { printf '==> %s\n' "$*"; }
 warn() { printf '==> warning: %s\n' "$*" >&2; }
@@ -72,12 +79,58 @@ pick_cores() {
     fi
 }
 
+# Segments of the demo's daemon: a fresh directory on the hugetlbfs mount
+# when there is a writable one (as the raw-ring runs use), else /dev/shm.
+make_seg_dir() {
+    local huge
+    huge="$(awk '$3 == "hugetlbfs" { print $2; exit }' /proc/mounts)"
+    if [[ -n "$huge" && -w "$huge" ]]; then
+        mktemp -d "$huge/shmbus-demo.XXXXXX"
+    else
+        mktemp -d /dev/shm/shmbus-demo.XXXXXX
+    fi
+}
+
+stop_daemon() {
+    if [[ -n "$DAEMON_PID" ]]; then
+        kill -TERM "$DAEMON_PID" 2>/dev/null || true
+        wait "$DAEMON_PID" 2>/dev/null || true
+        log "shmbusd (pid $DAEMON_PID) stopped"
+        DAEMON_PID=""
+    fi
+    [[ -n "$SEG_DIR" ]] && rm -rf -- "$SEG_DIR"
+    [[ -n "$RUN_DIR" ]] && rm -rf -- "$RUN_DIR"
+    SEG_DIR=""
+    RUN_DIR=""
+}
+
+start_daemon() {
+    RUN_DIR="$(mktemp -d /tmp/shmbus-demo.XXXXXX)"
+    SEG_DIR="$(make_seg_dir)"
+    SOCKET="$RUN_DIR/shmbusd.sock"
+    log "$DAEMON --socket $SOCKET --dir $SEG_DIR  (log: $RUN_DIR/shmbusd.log)"
+    "$DAEMON" --socket "$SOCKET" --dir "$SEG_DIR" >"$RUN_DIR/shmbusd.log" 2>&1 &
+    DAEMON_PID=$!
+    for _ in $(seq 100); do
+        [[ -S "$SOCKET" ]] && return 0
+        if ! kill -0 "$DAEMON_PID" 2>/dev/null; then
+            echo "demo.sh: shmbusd exited at start:" >&2
+            cat "$RUN_DIR/shmbusd.log" >&2
+            DAEMON_PID=""
+            return 1
+        fi
+        sleep 0.05
+    done
+    echo "demo.sh: shmbusd did not create $SOCKET within 5 s" >&2
+    return 1
+}
+
 # run_bench SIZE [EXTRA ARGS...]: one ping-pong comparison at SIZE bytes.
 run_bench() {
     local size="$1"
     shift
-    log "$BENCH compare --cores $CORES --size $size${*:+ $*}"
-    "$BENCH" compare --cores "$CORES" --size "$size" "$@"
+    log "$BENCH compare --via-daemon --socket $SOCKET --cores $CORES --size $size${*:+ $*}"
+    "$BENCH" compare --via-daemon --socket "$SOCKET" --cores "$CORES" --size "$size" "$@"
 }
 
 main() {
@@ -87,10 +140,18 @@ main() {
         echo "demo.sh: $BENCH was not built" >&2
         exit 1
     fi
+    if [[ ! -x "$DAEMON" ]]; then
+        echo "demo.sh: $DAEMON was not built" >&2
+        exit 1
+    fi
     CORES="$(pick_cores)"
     log "pinning to cores $CORES"
+    trap stop_daemon EXIT
+    trap 'exit 130' INT TERM
+    start_daemon
     run_bench 64 "$@"
     run_bench 1024 "$@"
+    stop_daemon
     log "demo done"
 }
 
