@@ -147,11 +147,9 @@ static int base_ping(struct worker *w, void *arg)
 	bad = ping_loop(r, 1, r->warmup, NULL, &acc);
 	if (bad)
 		return worker_fail(w, "warm-up round trip %llu echoed a wrong sequence", (unsigned long long)bad);
-	rc = worker_sandbox(w);
+	rc = worker_enter_measured(w, 0);
 	if (rc)
 		return rc;
-	worker_barrier(w, 0);
-	worker_measure_begins(w);
 	t0 = clock_start();
 	bad = ping_loop(r, r->warmup + 1, r->count, r->samples, &acc);
 	t1 = clock_end();
@@ -172,11 +170,9 @@ static int base_pong(struct worker *w, void *arg)
 	bad = pong_loop(r, 1, r->warmup, &acc);
 	if (bad)
 		return worker_fail(w, "warm-up message %llu carried a wrong sequence", (unsigned long long)bad);
-	rc = worker_sandbox(w);
+	rc = worker_enter_measured(w, 0);
 	if (rc)
 		return rc;
-	worker_barrier(w, 0);
-	worker_measure_begins(w);
 	bad = pong_loop(r, r->warmup + 1, r->count, &acc);
 	if (bad)
 		return worker_fail(w, "message %llu carried a wrong sequence", (unsigned long long)bad);

@@ -194,11 +194,9 @@ static int dp_ping(struct worker *w, void *arg)
 	rc = ping_loop(w, &s, r, 1, r->warmup, NULL, &acc);
 	if (rc)
 		return rc;
-	rc = worker_sandbox(w);
+	rc = worker_enter_measured(w, 1);
 	if (rc)
 		return rc;
-	worker_barrier(w, 1);
-	worker_measure_begins(w);
 	t0 = clock_start();
 	rc = ping_loop(w, &s, r, r->warmup + 1, r->count, r->samples, &acc);
 	t1 = clock_end();
@@ -224,11 +222,9 @@ static int dp_pong(struct worker *w, void *arg)
 	rc = pong_loop(w, &s, r, 1, r->warmup, &acc);
 	if (rc)
 		return rc;
-	rc = worker_sandbox(w);
+	rc = worker_enter_measured(w, 1);
 	if (rc)
 		return rc;
-	worker_barrier(w, 1);
-	worker_measure_begins(w);
 	rc = pong_loop(w, &s, r, r->warmup + 1, r->count, &acc);
 	if (rc)
 		return rc;

@@ -116,11 +116,9 @@ static int tp_pub(struct worker *w, void *arg)
 	rc = publish(r, &pub, 1, r->warmup, &bp);
 	if (rc < 0)
 		return worker_fail(w, "warm-up publish: %s: %s", sb_strerror(rc), sb_last_error());
-	rc = worker_sandbox(w);
+	rc = worker_enter_measured(w, 1);
 	if (rc)
 		return rc;
-	worker_barrier(w, 1);
-	worker_measure_begins(w);
 	bp = 0;
 	t0 = clock_start();
 	rc = publish(r, &pub, r->warmup + 1, r->count, &bp);
@@ -207,11 +205,9 @@ static int tp_sub(struct worker *w, void *arg)
 	rc = drain(w, r, &sub, 1, r->warmup, &acc);
 	if (rc)
 		return rc;
-	rc = worker_sandbox(w);
+	rc = worker_enter_measured(w, 1);
 	if (rc)
 		return rc;
-	worker_barrier(w, 1);
-	worker_measure_begins(w);
 	t0 = clock_start();
 	rc = drain(w, r, &sub, r->warmup + 1, r->count, &acc);
 	t1 = clock_end();

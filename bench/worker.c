@@ -375,3 +375,14 @@ void worker_measure_begins(struct worker *w)
 	if (sb_unlikely(w->selftest))
 		syscall(SYS_getppid);
 }
+
+int worker_enter_measured(struct worker *w, unsigned phase)
+{
+	int rc = worker_sandbox(w);
+
+	if (rc)
+		return rc;
+	worker_barrier(w, phase);
+	worker_measure_begins(w);
+	return 0;
+}

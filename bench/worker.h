@@ -138,4 +138,9 @@ int worker_sandbox(struct worker *w);
  * the proof works). */
 void worker_measure_begins(struct worker *w);
 
+/* The step every measuring process takes between warm-up and its measured
+ * loop: enter the sandbox, meet the others at barrier `phase`, then
+ * worker_measure_begins.  Returns 0 or WORKER_EXIT_FAIL with a message. */
+int worker_enter_measured(struct worker *w, unsigned phase);
+
 #endif /* BENCH_WORKER_H */
