@@ -30,6 +30,15 @@ static void kv(struct sbp_wr *w, unsigned *n, const char *key, uint64_t v)
 		(*n)++;
 }
 
+/* kv for a per-slot counter, keyed "<kind>.<slot>.<name>". */
+static void kv_slot(struct sbp_wr *w, unsigned *n, const char *kind, uint32_t slot, const char *name, uint64_t v)
+{
+	char key[64];
+
+	snprintf(key, sizeof(key), "%s.%u.%s", kind, slot, name);
+	kv(w, n, key, v);
+}
+
 void sbd_stats_list(struct sbd *d, struct sbd_session *s)
 {
 	uint8_t out[SBP_BODY_MAX - 4];
@@ -106,7 +115,6 @@ static void topic_stats(const struct sbd_topic *t, struct sbp_wr *w, unsigned *n
 	const struct sb_prod_ctl *prod = t->seg.prod;
 	/* RELAXED throughout: statistics snapshot for a monitor. */
 	uint64_t tail = sb_load_relaxed(&prod->tail);
-	char key[64];
 
 	kv(w, n, "ring_size", t->seg.data_size);
 	kv(w, n, "max_msg", t->seg.max_record);
@@ -123,14 +131,10 @@ static void topic_stats(const struct sbd_topic *t, struct sbp_wr *w, unsigned *n
 
 		if (sb_load_relaxed(&p->state) != SB_SLOT_PUBLISHER)
 			continue;
-		snprintf(key, sizeof(key), "pub.%u.pid", i);
-		kv(w, n, key, p->pid);
-		snprintf(key, sizeof(key), "pub.%u.records", i);
-		kv(w, n, key, sb_load_relaxed(&p->records));
-		snprintf(key, sizeof(key), "pub.%u.backpressure", i);
-		kv(w, n, key, sb_load_relaxed(&p->backpressure));
-		snprintf(key, sizeof(key), "pub.%u.aborted", i);
-		kv(w, n, key, sb_load_relaxed(&p->aborted));
+		kv_slot(w, n, "pub", i, "pid", p->pid);
+		kv_slot(w, n, "pub", i, "records", sb_load_relaxed(&p->records));
+		kv_slot(w, n, "pub", i, "backpressure", sb_load_relaxed(&p->backpressure));
+		kv_slot(w, n, "pub", i, "aborted", sb_load_relaxed(&p->aborted));
 	}
 	for (uint32_t i = 0; i < t->seg.max_subs; i++) {
 		const struct sb_sub_slot *ss = &t->seg.subs->sub[i];
@@ -140,18 +144,12 @@ static void topic_stats(const struct sbd_topic *t, struct sbp_wr *w, unsigned *n
 		if (st != SB_SLOT_TETHERED && st != SB_SLOT_UNTETHERED)
 			continue;
 		cur = sb_load_relaxed(&ss->cursor);
-		snprintf(key, sizeof(key), "sub.%u.tethered", i);
-		kv(w, n, key, st == SB_SLOT_TETHERED);
-		snprintf(key, sizeof(key), "sub.%u.pid", i);
-		kv(w, n, key, ss->pid);
-		snprintf(key, sizeof(key), "sub.%u.consumed", i);
-		kv(w, n, key, sb_load_relaxed(&ss->consumed));
-		snprintf(key, sizeof(key), "sub.%u.lost", i);
-		kv(w, n, key, sb_load_relaxed(&ss->lost));
-		snprintf(key, sizeof(key), "sub.%u.laps", i);
-		kv(w, n, key, sb_load_relaxed(&ss->laps));
-		snprintf(key, sizeof(key), "sub.%u.lag_bytes", i);
-		kv(w, n, key, tail > cur ? tail - cur : 0);
+		kv_slot(w, n, "sub", i, "tethered", st == SB_SLOT_TETHERED);
+		kv_slot(w, n, "sub", i, "pid", ss->pid);
+		kv_slot(w, n, "sub", i, "consumed", sb_load_relaxed(&ss->consumed));
+		kv_slot(w, n, "sub", i, "lost", sb_load_relaxed(&ss->lost));
+		kv_slot(w, n, "sub", i, "laps", sb_load_relaxed(&ss->laps));
+		kv_slot(w, n, "sub", i, "lag_bytes", tail > cur ? tail - cur : 0);
 	}
 }
 
