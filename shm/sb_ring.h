@@ -429,6 +429,30 @@ static inline int sb_ring_commit(struct sb_ring_pub *pub)
 	return sbi_commit_as(pub, SB_REC_DATA);
 }
 
+/*
+ * Exclusive publishers only: number the next committed record seq instead of
+ * the next in line.  For a relay (the bridge's importer) that keeps another
+ * ring's sequence numbers: a jump forward is what subscribers then report
+ * as lost records, exactly.  Returns 0, or SB_EINVAL (shared publisher, or
+ * seq below the next number: sequence numbers never go back), SB_ESTATE (a
+ * claim is open).
+ */
+static inline int sb_ring_pub_set_seq(struct sb_ring_pub *pub, uint64_t seq)
+{
+	if (!pub->exclusive || seq < pub->next_seq)
+		return SB_EINVAL;
+	if (pub->claim_open)
+		return SB_ESTATE;
+	pub->next_seq = seq;
+	return SB_OK;
+}
+
+/* Sequence number the next committed record will get (exclusive publishers). */
+static inline uint64_t sb_ring_pub_next_seq(const struct sb_ring_pub *pub)
+{
+	return pub->next_seq;
+}
+
 /* Copying convenience: claim, memcpy, commit. */
 static inline int sb_ring_send(struct sb_ring_pub *pub, const void *buf, uint32_t len)
 {
