@@ -1,0 +1,2 @@
+/* port.c: placeholder until its code lands (see the header). */
+typedef int sbb_placeholder_port;

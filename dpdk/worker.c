@@ -1,0 +1,2 @@
+/* worker.c: placeholder until its code lands (see the header). */
+typedef int sbb_placeholder_worker;
