@@ -8,6 +8,10 @@
  *   [defaults] ring_size, max_msg, msg_align, numa_node, mode, grace_ms
  *   [topic N]  ring_size, max_msg, msg_align, numa_node, mode, uid, gid,
  *              allow_uids, allow_gids   (lists: comma or space separated)
+ *   [bridge], [export N], [import N]
+ *              the DPDK bridge (keys parsed by dpdk/bridge.c, documented in
+ *              docs/operations.md §7); a config error in a shmbusd built
+ *              without DPDK
  *
  * Every value is range-checked here; an unknown section or key is an error
  * naming file and line (libinih as packaged by Debian calls the handler
@@ -27,6 +31,9 @@
 void sbd_config_defaults(struct sbd_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
+#ifdef SB_HAVE_BRIDGE
+	sbb_config_defaults(&cfg->bridge);
+#endif
 	sbp_default_socket_path(cfg->socket_path, sizeof(cfg->socket_path));
 	cfg->socket_mode = 0660;
 	cfg->segment_mode = 0600;
@@ -237,6 +244,23 @@ static int on_entry(void *user, const char *section, const char *key, const char
 			snprintf(t->name, sizeof(t->name), "%s", name);
 		}
 		rc = topic_key(t, key, value, false);
+	} else if (!strcmp(section, "bridge") || !strncmp(section, "export ", 7) || !strncmp(section, "import ", 7)) {
+#ifdef SB_HAVE_BRIDGE
+		const char *name = section + 7;
+
+		while (*name == ' ')
+			name++;
+		if (strcmp(section, "bridge") != 0 && !sbd_topic_name_ok(name)) {
+			snprintf(pc->err, sizeof(pc->err), "bad topic name in [%s]", section);
+			return 0;
+		}
+		return sbb_config_key(&cfg->bridge, section, key, value, pc->err, sizeof(pc->err)) == 0;
+#else
+		(void)key;
+		snprintf(pc->err, sizeof(pc->err), "[%s]: bridge not built into this shmbusd (DPDK was not found at build time)",
+			 section);
+		return 0;
+#endif
 	} else {
 		snprintf(pc->err, sizeof(pc->err), "unknown section [%s]", section);
 		return 0;
@@ -262,6 +286,11 @@ int sbd_config_load(struct sbd_config *cfg, const char *path)
 		/* libinih returns the line of the first error, or -1 (I/O). */
 		return sbi_error(SB_EINVAL, "config %s:%d: %s", path, rc, pc.err[0] ? pc.err : "syntax error");
 	}
+#ifdef SB_HAVE_BRIDGE
+	/* Rules across sections (an export's dest, ...): no single line to name. */
+	if (sbb_config_check(&cfg->bridge, pc.err, sizeof(pc.err)) != 0)
+		return sbi_error(SB_EINVAL, "config %s: %s", path, pc.err);
+#endif
 	return SB_OK;
 }
 

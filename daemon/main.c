@@ -26,7 +26,8 @@ static void usage(FILE *f)
 		"                             $XDG_RUNTIME_DIR/shmbus/shmbusd.sock otherwise)\n"
 		"  -d, --dir DIR              segment directory (default: <hugetlbfs>/shmbus, else\n"
 		"                             /dev/shm/shmbus[-UID])\n"
-		"  -c, --config FILE          INI configuration (see docs/protocol.md, docs/api.md)\n"
+		"  -c, --config FILE          INI configuration (see docs/protocol.md, docs/api.md;\n"
+		"                             the DPDK bridge: docs/operations.md section 7)\n"
 		"      --socket-mode MODE     octal, default 0660\n"
 		"      --grace-ms MS          wait before repairing a dead publisher's claim (1000)\n"
 		"      --hello-timeout-ms MS  close connections that send no HELLO (5000)\n"
@@ -127,7 +128,13 @@ static int parse_args(int argc, char **argv, struct sbd_config *cfg)
 			usage(stdout);
 			return 1;
 		case 'V':
-			printf("%s (protocol %u, layout %u)\n", SBD_VERSION_STR, SBP_VERSION, SB_LAYOUT_VERSION);
+			printf("%s (protocol %u, layout %u, bridge %s)\n", SBD_VERSION_STR, SBP_VERSION, SB_LAYOUT_VERSION,
+#ifdef SB_HAVE_BRIDGE
+			       "dpdk"
+#else
+			       "not built"
+#endif
+			);
 			return 1;
 		default:
 			usage(stderr);
@@ -180,6 +187,68 @@ static int resolve_dir(struct sbd *d)
 	return SB_OK;
 }
 
+#ifdef SB_HAVE_BRIDGE
+/* A bridged topic: found (configured or adopted) or created with its
+ * [topic] settings or the defaults; held by a reference while the bridge
+ * runs so that DELETE cannot unmap what a worker uses. */
+static int bridge_topic(struct sbd *d, const char *name, const struct sb_seg **seg)
+{
+	struct sbd_topic *t = sbd_topic_find(d, name);
+	int rc;
+
+	if (!t) {
+		rc = sbd_topic_create(d, name, NULL, geteuid(), getegid(), &t);
+		if (rc < 0)
+			return rc;
+	}
+	sbd_topic_get(t);
+	d->bridge_topics[d->n_bridge_topics++] = t;
+	*seg = &t->seg;
+	return SB_OK;
+}
+
+int sbd_bridge_start(struct sbd *d)
+{
+	const struct sbb_config *bc = &d->cfg.bridge;
+	const struct sb_seg *xs[SBB_MAX_TOPICS], *is[SBB_MAX_TOPICS];
+	int rc = SB_OK;
+
+	if (!bc->enabled)
+		return SB_OK; /* shm-only: EAL is never initialised */
+	for (unsigned i = 0; i < bc->n_exports && rc == SB_OK; i++)
+		rc = bridge_topic(d, bc->exports[i].topic, &xs[i]);
+	for (unsigned i = 0; i < bc->n_imports && rc == SB_OK; i++)
+		rc = bridge_topic(d, bc->imports[i].topic, &is[i]);
+	if (rc == SB_OK)
+		rc = sbb_bridge_start(&d->bridge, bc, xs, is);
+	if (rc < 0) {
+		sbd_bridge_stop(d);
+		return rc;
+	}
+	sbi_log(SB_LOG_INFO, "daemon", "msg=\"bridge running\" exports=%u imports=%u", bc->n_exports, bc->n_imports);
+	return SB_OK;
+}
+
+void sbd_bridge_stop(struct sbd *d)
+{
+	sbb_bridge_stop(d->bridge);
+	d->bridge = NULL;
+	while (d->n_bridge_topics)
+		sbd_topic_put(d, d->bridge_topics[--d->n_bridge_topics]);
+}
+#else
+int sbd_bridge_start(struct sbd *d)
+{
+	(void)d;
+	return SB_OK;
+}
+
+void sbd_bridge_stop(struct sbd *d)
+{
+	(void)d;
+}
+#endif
+
 int main(int argc, char **argv)
 {
 	static struct sbd d; /* static: big, and zeroed */
@@ -200,6 +269,10 @@ int main(int argc, char **argv)
 		rc = sbd_topics_from_config(&d);
 	if (rc == SB_OK)
 		rc = sbd_loop_init(&d);
+	/* After loop_init: SIGTERM/SIGINT are blocked for the signalfd before
+	 * EAL creates its threads (they inherit the mask). */
+	if (rc == SB_OK)
+		rc = sbd_bridge_start(&d);
 	if (rc < 0) {
 		sbi_log(SB_LOG_ERR, "daemon", "msg=\"start-up failed\" code=%d detail=\"%s\"", rc, sb_last_error());
 		sbd_loop_fini(&d);
@@ -218,6 +291,7 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
+	sbd_bridge_stop(&d);
 	sbd_loop_fini(&d);
 	sbd_lease_fini(&d);
 	sbd_registry_fini(&d);

@@ -10,7 +10,9 @@
  *   session.c   one client connection: framing, HELLO, dispatch, replies
  *   registry.c  topics: RCU hash table, segment creation, NUMA, permissions
  *   lease.c     clean-up after a client's connection ends; repair timer
- *   stats.c     LIST, STATS and CLIENTS replies
+ *   stats.c     LIST, STATS and CLIENTS replies (bridge counters included)
+ *   ../dpdk/    the DPDK bridge (bridge.h), when built with DPDK and
+ *               configured ([bridge], [export T], [import T])
  *
  * Threading: one control thread does everything here.  The topic registry is
  * an RCU hash table so that other threads (the DPDK bridge workers, later)
@@ -30,6 +32,9 @@
 #include "sb_layout.h"
 #include "sb_proto.h"
 #include "sb_segment.h"
+#ifdef SB_HAVE_BRIDGE
+#include "bridge.h" /* dpdk/: linked only where DPDK was found */
+#endif
 
 #define SBD_VERSION_STR   "shmbusd 0.1.0"
 #define SBD_MAX_ALLOW     16
@@ -67,6 +72,9 @@ struct sbd_config {
 	struct sbd_topic_cfg defaults;
 	struct sbd_topic_cfg *topics;
 	unsigned n_topics;
+#ifdef SB_HAVE_BRIDGE
+	struct sbb_config bridge;    /* [bridge], [export T], [import T]; .enabled if any */
+#endif
 };
 
 void sbd_config_defaults(struct sbd_config *cfg);
@@ -178,6 +186,11 @@ struct sbd {
 	uint32_t n_topics;
 	struct sbd_counters ctr;
 	bool stop;
+#ifdef SB_HAVE_BRIDGE
+	struct sbb_bridge *bridge;   /* NULL unless bridging is configured */
+	struct sbd_topic *bridge_topics[2 * SBB_MAX_TOPICS]; /* refs held while it runs */
+	unsigned n_bridge_topics;
+#endif
 };
 
 uint64_t sbd_now_ns(void);
@@ -233,6 +246,11 @@ void sbd_lease_adopt_orphans(struct sbd *d, struct sbd_topic *t);
 void sbd_lease_on_timer(struct sbd *d);
 uint64_t sbd_lease_next_deadline(const struct sbd *d);
 void sbd_lease_fini(struct sbd *d);
+
+/* bridge (main.c): create the exported/imported topics, start the DPDK
+ * bridge; no-ops without bridge configuration (EAL never initialised). */
+int sbd_bridge_start(struct sbd *d);
+void sbd_bridge_stop(struct sbd *d);
 
 /* stats.c */
 void sbd_stats_list(struct sbd *d, struct sbd_session *s);

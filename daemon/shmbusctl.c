@@ -1,6 +1,10 @@
 /*
- * shmbusctl.c - the operator's CLI: list, stat [topic], clients, create,
- * delete; a human table by default, --json for tools.
+ * shmbusctl.c - the operator's CLI: list, stat [topic], bridge, clients,
+ * create, delete; a human table by default, --json for tools.
+ *
+ * Bridge counters (daemon/stats.c) come from STATS ".bridge", which lists
+ * the topic directions by index, then one STATS per direction; `stat`
+ * appends them to the daemon's counters, `bridge` prints them alone.
  *
  * It speaks the control protocol directly (lib/sb_proto.h); it links neither
  * liburcu nor DPDK.  Replies are parsed with the same bounds-checked reader
@@ -146,7 +150,10 @@ static int cmd_list(void)
 	return 0;
 }
 
-static int cmd_stat(const char *topic)
+/* One STATS request; each (key, value) goes to fn.  Returns 0 or the code. */
+typedef void (*kv_fn)(void *ctx, const char *key, uint64_t v);
+
+static int stats_call(const char *what, kv_fn fn, void *ctx)
 {
 	uint8_t body[80];
 	struct sbp_wr w;
@@ -155,11 +162,87 @@ static int cmd_stat(const char *topic)
 	int rc;
 
 	sbp_wr_init(&w, body, sizeof(body));
-	sbp_put_str(&w, topic ? topic : "");
+	sbp_put_str(&w, what);
 	rc = call(SBP_STATS, body, w.len, &rd);
 	if (rc < 0)
-		return die("stat");
+		return rc;
 	n = sbp_get_u32(&rd);
+	for (uint32_t i = 0; i < n && !rd.bad; i++) {
+		char key[160]; /* bridge keys carry a topic name */
+		uint64_t v;
+
+		sbp_get_str(&rd, key, sizeof(key));
+		v = sbp_get_u64(&rd);
+		if (rd.bad)
+			break;
+		fn(ctx, key, v);
+	}
+	if (!sbp_rd_done(&rd))
+		return sbi_error(SB_ECORRUPT, "malformed STATS reply");
+	return SB_OK;
+}
+
+static unsigned printed;
+
+static void print_kv(void *ctx, const char *key, uint64_t v)
+{
+	(void)ctx;
+	/* numa_node travels as a u64 holding an int (-1: not bound). */
+	if (json) {
+		printf("%s", printed++ ? ", " : "");
+		json_str(key);
+		if (!strcmp(key, "numa_node"))
+			printf(": %lld", (long long)(int64_t)v);
+		else
+			printf(": %llu", (unsigned long long)v);
+	} else if (!strcmp(key, "numa_node")) {
+		printf("%-36s %lld\n", key, (long long)(int64_t)v);
+	} else {
+		printf("%-36s %llu\n", key, (unsigned long long)v);
+	}
+}
+
+/* The bridge's reply to ".bridge": port counters are printed; the
+ * directory entries ("bridge.export.T" = index) say what to ask next. */
+struct bridge_dir {
+	unsigned n;
+	char what[2 * 64][24];
+};
+
+static void bridge_kv(void *ctx, const char *key, uint64_t v)
+{
+	struct bridge_dir *dir = ctx;
+	const char *kinds[] = { "bridge.export.", "bridge.import." };
+
+	for (int k = 0; k < 2; k++) {
+		if (strncmp(key, kinds[k], 14) != 0)
+			continue;
+		if (dir->n < sizeof(dir->what) / sizeof(dir->what[0]))
+			snprintf(dir->what[dir->n++], sizeof(dir->what[0]), ".bridge.%s.%llu", k ? "import" : "export",
+				 (unsigned long long)v);
+		return;
+	}
+	print_kv(NULL, key, v);
+}
+
+/* Print the bridge's counters.  Returns 0, 1 if no bridge runs, or the
+ * error code. */
+static int print_bridge(void)
+{
+	static struct bridge_dir dir;
+	int rc = stats_call(".bridge", bridge_kv, &dir);
+
+	if (rc == SB_ENOENT)
+		return 1;
+	for (unsigned i = 0; i < dir.n && rc == SB_OK; i++)
+		rc = stats_call(dir.what[i], print_kv, NULL);
+	return rc;
+}
+
+static int cmd_stat(const char *topic)
+{
+	int rc;
+
 	if (json) {
 		printf("{\"topic\": ");
 		if (topic)
@@ -168,35 +251,37 @@ static int cmd_stat(const char *topic)
 			printf("null");
 		printf(", \"counters\": {");
 	}
-	for (uint32_t i = 0; i < n && !rd.bad; i++) {
-		char key[64];
-		uint64_t v;
-
-		sbp_get_str(&rd, key, sizeof(key));
-		v = sbp_get_u64(&rd);
-		if (rd.bad)
-			break;
-		/* numa_node travels as a u64 holding an int (-1: not bound). */
-		if (json) {
-			printf("%s", i ? ", " : "");
-			json_str(key);
-			if (!strcmp(key, "numa_node"))
-				printf(": %lld", (long long)(int64_t)v);
-			else
-				printf(": %llu", (unsigned long long)v);
-		} else if (!strcmp(key, "numa_node")) {
-			printf("%-28s %lld\n", key, (long long)(int64_t)v);
-		} else {
-			printf("%-28s %llu\n", key, (unsigned long long)v);
-		}
+	rc = stats_call(topic ? topic : "", print_kv, NULL);
+	/* The daemon's counters include the bridge's, when one runs. */
+	if (rc == SB_OK && !topic) {
+		rc = print_bridge();
+		if (rc > 0)
+			rc = SB_OK; /* no bridge runs */
 	}
-	if (!sbp_rd_done(&rd)) {
-		sbi_error(SB_ECORRUPT, "malformed STATS reply");
+	if (rc < 0) {
+		if (json)
+			printf("}}\n");
 		return die("stat");
 	}
 	if (json)
 		printf("}}\n");
 	return 0;
+}
+
+static int cmd_bridge(void)
+{
+	int rc;
+
+	if (json)
+		printf("{\"bridge\": {");
+	rc = print_bridge();
+	if (json)
+		printf("}}\n");
+	if (rc == 1) {
+		sbi_error(SB_ENOENT, "no bridge runs in this shmbusd");
+		return die("bridge");
+	}
+	return rc < 0 ? die("bridge") : 0;
 }
 
 static int cmd_clients(void)
@@ -280,7 +365,9 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: shmbusctl [--socket PATH] [--json] COMMAND\n"
 		   "  list                       topics\n"
-		   "  stat [TOPIC]               daemon counters, or a topic's (per publisher/subscriber)\n"
+		   "  stat [TOPIC]               daemon counters (and the bridge's), or a topic's\n"
+		   "                             (per publisher/subscriber)\n"
+		   "  bridge                     the DPDK bridge's counters (per port, per topic direction)\n"
 		   "  clients                    connected clients\n"
 		   "  create TOPIC [--ring-size N] [--max-msg N] [--align N] [--numa N]\n"
 		   "  delete TOPIC\n");
@@ -327,6 +414,8 @@ int main(int argc, char **argv)
 		return cmd_stat(optind < argc ? argv[optind] : NULL);
 	if (!strcmp(cmd, "clients"))
 		return cmd_clients();
+	if (!strcmp(cmd, "bridge"))
+		return cmd_bridge();
 	if (!strcmp(cmd, "create") && optind < argc)
 		return cmd_create(argv[optind], &tp);
 	if (!strcmp(cmd, "delete") && optind < argc)

@@ -8,8 +8,20 @@
  * slightly stale value is fine for a monitor.  Replies that would exceed the
  * 4096-byte body stop early and say so (LIST/CLIENTS: a truncated flag;
  * STATS: a "truncated" pair).
+ *
+ * Bridge counters live under names no topic can have (topic names never
+ * start with '.'), so they need no new message: STATS ".bridge" returns
+ * the port counters ("bridge.port<N>.<counter>") and a directory of the
+ * topic directions ("bridge.export.<T>" / "bridge.import.<T>" = index I);
+ * STATS ".bridge.export.<I>" or ".bridge.import.<I>" returns that
+ * direction's engine counters ("bridge.export.<T>.<counter>").  One
+ * direction per request keeps every reply far below the body limit
+ * whatever the number of topics, and the index keeps the request within
+ * the topic-name field of STATS.  Without a running bridge they answer
+ * SB_ENOENT.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sb_atomic.h"
@@ -153,6 +165,136 @@ static void topic_stats(const struct sbd_topic *t, struct sbp_wr *w, unsigned *n
 	}
 }
 
+#ifdef SB_HAVE_BRIDGE
+#include <stddef.h>
+
+#define BRIDGE_PREFIX ".bridge"
+
+static const char *const malformed_names[SBW_E_COUNT_] = {
+	[SBW_E_SHORT] = "short", [SBW_E_MAGIC] = "magic", [SBW_E_VERSION] = "version",
+	[SBW_E_TYPE] = "type",   [SBW_E_LENGTH] = "length", [SBW_E_CRC] = "crc",
+	[SBW_E_FIELD] = "field",
+};
+
+#define PC(f) { #f, offsetof(struct sbb_port_counters, f) }
+static const struct { const char *name; size_t off; } port_fields[] = {
+	PC(frames_rx), PC(bytes_rx), PC(frames_tx), PC(bytes_tx), PC(malformed), PC(other_ethertype),
+	PC(unknown_topic), PC(tx_dropped), PC(rx_fault_drops), PC(rx_fault_dups), PC(rx_fault_holds),
+	PC(rx_fault_corruptions), PC(tx_fault_drops), PC(tx_fault_dups), PC(tx_fault_holds),
+	PC(tx_fault_corruptions),
+};
+#undef PC
+
+#define EC(f) { #f, offsetof(struct sbb_counters, f) }
+static const struct { const char *name; size_t off; } engine_fields[] = {
+	EC(frames_tx), EC(frames_rx), EC(bytes_tx), EC(bytes_rx), EC(records_tx), EC(records_rx),
+	EC(batches), EC(fragments_tx), EC(fragments_rx), EC(naks_tx), EC(naks_rx), EC(retransmits),
+	EC(duplicates), EC(out_of_order), EC(gaps_unrecovered), EC(malformed), EC(heartbeats_tx),
+	EC(heartbeats_rx), EC(status_tx), EC(status_rx), EC(setups_tx), EC(setups_rx), EC(resyncs),
+	EC(backpressure), EC(zero_copy_frames), EC(copied_frames),
+};
+#undef EC
+
+struct bridge_walk {
+	struct sbp_wr *w;
+	unsigned *n;
+	const char *kind;  /* direction wanted, or NULL: directory only */
+	unsigned index;    /* which one of that kind */
+	unsigned seen[2];  /* exports, imports walked so far */
+	bool found;
+};
+
+static void port_kv(void *ctx, uint16_t port, const struct sbb_port_counters *c)
+{
+	struct bridge_walk *bw = ctx;
+	char key[96];
+
+	for (size_t i = 0; i < sizeof(port_fields) / sizeof(port_fields[0]); i++) {
+		snprintf(key, sizeof(key), "bridge.port%u.%s", port, port_fields[i].name);
+		kv(bw->w, bw->n, key, *(const uint64_t *)((const char *)c + port_fields[i].off));
+	}
+	for (unsigned e = 0; e < SBW_E_COUNT_; e++) {
+		if (!malformed_names[e] || c->malformed_by[e] == 0)
+			continue; /* reasons that never happened stay out of the reply */
+		snprintf(key, sizeof(key), "bridge.port%u.malformed.%s", port, malformed_names[e]);
+		kv(bw->w, bw->n, key, c->malformed_by[e]);
+	}
+}
+
+static void count_port(void *ctx, uint16_t port, const struct sbb_port_counters *c)
+{
+	(void)port;
+	(void)c;
+	(*(unsigned *)ctx)++;
+}
+
+static void direction_kv(void *ctx, const char *kind, const char *name, const struct sbb_counters *c,
+			 bool zero_copy)
+{
+	struct bridge_walk *bw = ctx;
+	unsigned index = bw->seen[strcmp(kind, "export") != 0]++;
+	char key[160];
+
+	if (!bw->kind) {
+		snprintf(key, sizeof(key), "bridge.%s.%s", kind, name);
+		kv(bw->w, bw->n, key, index);
+		return;
+	}
+	if (strcmp(kind, bw->kind) != 0 || index != bw->index)
+		return;
+	bw->found = true;
+	if (!strcmp(kind, "export")) {
+		snprintf(key, sizeof(key), "bridge.%s.%s.zero_copy", kind, name);
+		kv(bw->w, bw->n, key, zero_copy);
+	}
+	for (size_t i = 0; i < sizeof(engine_fields) / sizeof(engine_fields[0]); i++) {
+		snprintf(key, sizeof(key), "bridge.%s.%s.%s", kind, name, engine_fields[i].name);
+		kv(bw->w, bw->n, key, *(const uint64_t *)((const char *)c + engine_fields[i].off));
+	}
+}
+
+/* STATS ".bridge[.export.T|.import.T]".  Returns 0 or a code to reply. */
+static int bridge_stats(struct sbd *d, struct sbd_session *s, const char *what, struct sbp_wr *w, unsigned *n)
+{
+	struct bridge_walk bw = { .w = w, .n = n };
+	const char *rest = what + strlen(BRIDGE_PREFIX);
+
+	if (!d->bridge)
+		return sbi_error(SB_ENOENT, "STATS: no bridge is running in this shmbusd");
+	if (*rest == '\0') {
+		unsigned ports = 0;
+
+		sbb_bridge_port_stats(d->bridge, count_port, &ports);
+		kv(w, n, "bridge.ports", ports);
+		kv(w, n, "bridge.exports", d->cfg.bridge.n_exports);
+		kv(w, n, "bridge.imports", d->cfg.bridge.n_imports);
+		sbb_bridge_port_stats(d->bridge, port_kv, &bw);
+		sbb_bridge_stats(d->bridge, direction_kv, &bw);
+		return SB_OK;
+	}
+	if (!strncmp(rest, ".export.", 8) || !strncmp(rest, ".import.", 8)) {
+		const struct sbb_config *bc = &d->cfg.bridge;
+		bool ex = rest[1] == 'e';
+		const char *num = rest + 8;
+		char *end;
+		unsigned long i;
+		struct sbd_topic *t;
+
+		i = strtoul(num, &end, 10);
+		if (*num < '0' || *num > '9' || *end != '\0' || i >= (ex ? bc->n_exports : bc->n_imports))
+			return sbi_error(SB_ENOENT, "STATS: the bridge has no %s number %s", ex ? "export" : "import", num);
+		t = sbd_topic_find(d, ex ? bc->exports[i].topic : bc->imports[i].topic);
+		if (t && sbd_topic_access(t, s->uid, s->gid, SBP_ROLE_SUB) < 0)
+			return SB_EACCES;
+		bw.kind = ex ? "export" : "import";
+		bw.index = (unsigned)i;
+		sbb_bridge_stats(d->bridge, direction_kv, &bw);
+		return bw.found ? SB_OK : sbi_error(SB_ENOENT, "STATS: %s %lu not found", bw.kind, i);
+	}
+	return sbi_error(SB_ENOENT, "STATS: no bridge counters named %s", what);
+}
+#endif
+
 void sbd_stats_stats(struct sbd *d, struct sbd_session *s, const char *topic)
 {
 	uint8_t out[SBP_BODY_MAX - 4];
@@ -163,6 +305,18 @@ void sbd_stats_stats(struct sbd *d, struct sbd_session *s, const char *topic)
 	sbp_put_u32(&w, 0);
 	if (topic[0] == '\0') {
 		daemon_stats(d, &w, &n);
+	} else if (!strncmp(topic, ".bridge", 7) && (topic[7] == '\0' || topic[7] == '.')) {
+#ifdef SB_HAVE_BRIDGE
+		int rc = bridge_stats(d, s, topic, &w, &n);
+
+		if (rc < 0) {
+			sbd_reply(d, s, rc, NULL, 0, -1);
+			return;
+		}
+#else
+		sbd_reply(d, s, sbi_error(SB_ENOENT, "STATS: bridge not built into this shmbusd"), NULL, 0, -1);
+		return;
+#endif
 	} else {
 		struct sbd_topic *t = sbd_topic_find(d, topic);
 

@@ -3,7 +3,7 @@
  *
  * Configuration comes from shmbusd's INI file (daemon/config.c parses the
  * [bridge], [export NAME] and [import NAME] sections into struct
- * sbb_config; docs/operations.md §5 documents them).  With no such sections
+ * sbb_config; docs/operations.md §7 documents them).  With no such sections
  * the daemon never calls into this file and EAL is never initialised.
  *
  * sbb_bridge_start() initialises EAL with the configured arguments, sets up
@@ -72,6 +72,11 @@ void sbb_config_defaults(struct sbb_config *c);
 int sbb_config_key(struct sbb_config *c, const char *section, const char *key, const char *value,
 		   char *err, size_t errlen);
 
+/* Checks across sections, after the whole file was read: every export has
+ * a dest, no topic is both exported and imported, at most SBB_MAX_PORTS
+ * ports.  Returns 0, or -1 with a message in err. */
+int sbb_config_check(const struct sbb_config *c, char *err, size_t errlen);
+
 struct sbb_bridge;
 
 /* segs: the admin mapping of each export's and import's topic, in config
@@ -81,11 +86,27 @@ int sbb_bridge_start(struct sbb_bridge **out, const struct sbb_config *cfg,
 		     const struct sb_seg *const *export_segs, const struct sb_seg *const *import_segs);
 void sbb_bridge_stop(struct sbb_bridge *b);
 
-/* Counters, for STATS.  fn is called once per port ("port", id) and once per
- * topic direction ("export"/"import", topic name) with a counters snapshot;
- * port counters use the frames/bytes/malformed fields. */
+/* Counters, for STATS.  fn is called once per topic direction ("export" /
+ * "import", topic name) with a counters snapshot; zero_copy says whether
+ * that export sends DATA bodies straight from the ring.  Safe to call from
+ * the control thread while the workers run (relaxed 64-bit loads). */
 typedef void (*sbb_stats_fn)(void *ctx, const char *kind, const char *name,
 			     const struct sbb_counters *c, bool zero_copy);
 void sbb_bridge_stats(const struct sbb_bridge *b, sbb_stats_fn fn, void *ctx);
+
+/* Per-port counters (a snapshot; written by the port's worker). */
+struct sbb_port_counters {
+	uint64_t frames_rx, bytes_rx, frames_tx, bytes_tx;
+	uint64_t malformed;                 /* refused by sbw_parse, all reasons */
+	uint64_t malformed_by[SBW_E_COUNT_];/* per enum sbw_err (SBW_E_ETHERTYPE: not ours, not malformed) */
+	uint64_t other_ethertype;           /* frames that were not ours, ignored */
+	uint64_t unknown_topic;             /* valid frames for no export/import on this port */
+	uint64_t tx_dropped;                /* frames the NIC did not take (queue full), freed */
+	uint64_t rx_fault_drops, rx_fault_dups, rx_fault_holds, rx_fault_corruptions;
+	uint64_t tx_fault_drops, tx_fault_dups, tx_fault_holds, tx_fault_corruptions;
+};
+/* fn is called once per port used, in port order. */
+typedef void (*sbb_port_stats_fn)(void *ctx, uint16_t port, const struct sbb_port_counters *c);
+void sbb_bridge_port_stats(const struct sbb_bridge *b, sbb_port_stats_fn fn, void *ctx);
 
 #endif /* SBB_BRIDGE_H */
