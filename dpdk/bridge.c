@@ -452,6 +452,7 @@ static int zc_register(struct sbb_export_rt *x, const struct sb_seg *seg, char *
 	x->iova_off = 0;
 	if (rte_dev_dma_map(info.device, seg->base, (uint64_t)(uintptr_t)seg->base, seg->size) == 0) {
 		x->dma_mapped = true;
+		x->dev = info.device;
 	} else if (rte_errno != ENOTSUP) {
 		snprintf(why, n, "rte_dev_dma_map on %s device: %s", bus, rte_strerror(rte_errno));
 		if (x->extmem)
@@ -466,10 +467,9 @@ static int zc_register(struct sbb_export_rt *x, const struct sb_seg *seg, char *
 
 static void zc_unregister(struct sbb_export_rt *x)
 {
-	struct rte_eth_dev_info info;
-
-	if (x->dma_mapped && rte_eth_dev_info_get(x->port->id, &info) == 0 && info.device)
-		rte_dev_dma_unmap(info.device, x->reg_base, (uint64_t)(uintptr_t)x->reg_base, x->reg_len);
+	/* The device outlives the closed port (it goes only on detach). */
+	if (x->dma_mapped)
+		rte_dev_dma_unmap(x->dev, x->reg_base, (uint64_t)(uintptr_t)x->reg_base, x->reg_len);
 	if (x->extmem)
 		rte_extmem_unregister(x->reg_base, x->reg_len);
 	x->dma_mapped = x->extmem = false;

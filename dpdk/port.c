@@ -43,7 +43,7 @@ int sbb_port_setup(struct sbb_port *p, uint16_t id, uint32_t mtu, bool want_zc,
 	uint16_t nrx = SBB_RX_DESC, ntx = SBB_TX_DESC;
 	uint32_t room = RTE_PKTMBUF_HEADROOM + (mtu + RTE_ETHER_HDR_LEN + 4 > 2048 ? mtu + RTE_ETHER_HDR_LEN + 4 : 2048);
 	char name[RTE_MEMPOOL_NAMESIZE];
-	int rc;
+	int rc, promisc;
 
 	memset(p, 0, sizeof(*p));
 	p->id = id;
@@ -120,14 +120,17 @@ int sbb_port_setup(struct sbb_port *p, uint16_t id, uint32_t mtu, bool want_zc,
 	p->started = true;
 	/* Not every PMD implements these; a port that still receives our frames
 	 * (unicast to its own MAC) works without them, so warn only. */
-	rc = rte_eth_promiscuous_enable(id);
-	if (rc != 0)
+	promisc = rte_eth_promiscuous_enable(id);
+	if (promisc != 0)
 		sbi_log(SB_LOG_WARN, "bridge", "msg=\"promiscuous mode not enabled\" port=%u detail=\"%s\"", id,
-			rte_strerror(-rc));
+			rte_strerror(-promisc));
 	rc = rte_eth_allmulticast_enable(id);
+	/* Promiscuous covers multicast (af_packet has only that). */
 	if (rc != 0)
-		sbi_log(SB_LOG_WARN, "bridge", "msg=\"allmulticast not enabled: multicast imports may miss frames\" port=%u detail=\"%s\"",
-			id, rte_strerror(-rc));
+		sbi_log(promisc == 0 ? SB_LOG_DEBUG : SB_LOG_WARN, "bridge",
+			"msg=\"allmulticast not enabled%s\" port=%u detail=\"%s\"",
+			promisc == 0 ? " (promiscuous covers it)" : ": multicast imports may miss frames", id,
+			rte_strerror(-rc));
 	rc = rte_eth_macaddr_get(id, &p->mac);
 	if (rc != 0) {
 		rc = sbi_error(SB_EIO, "bridge: port %u: MAC address: %s", id, rte_strerror(-rc));

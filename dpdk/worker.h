@@ -40,6 +40,7 @@ struct sbb_export_rt {
 	const uint8_t *ring_lo, *ring_hi; /* the ring's data bytes: a body in here is zero-copy */
 	int64_t iova_off;            /* iova = va + iova_off (IOVA-as-VA: 0) */
 	bool extmem, dma_mapped;     /* what bridge.c must undo */
+	struct rte_device *dev;      /* the port's device (DMA unmap after close) */
 	void *reg_base;
 	size_t reg_len;
 	uint64_t zc_frames, copied_frames; /* SBB_CTR_ADD by the worker */
