@@ -483,7 +483,8 @@ static int start_export(struct sbb_bridge *b, unsigned i, const struct sb_seg *s
 	char why[200];
 	int rc;
 
-	snprintf(x->topic, sizeof(x->topic), "%s", ec->topic);
+	_Static_assert(sizeof(x->topic) == sizeof(ec->topic), "topic names");
+	memcpy(x->topic, ec->topic, sizeof(x->topic)); /* NUL-terminated by the parser */
 	x->topic_id = sbw_topic_id(ec->topic);
 	x->port = port_of(b, ec->port);
 	x->s = rte_zmalloc_socket("sbb_sender", sbb_sender_size(), RTE_CACHE_LINE_SIZE, x->port->socket);
@@ -528,7 +529,8 @@ static int start_import(struct sbb_bridge *b, unsigned i, const struct sb_seg *s
 	struct sbb_import_rt *im = &b->imports[i];
 	int rc;
 
-	snprintf(im->topic, sizeof(im->topic), "%s", ic->topic);
+	_Static_assert(sizeof(im->topic) == sizeof(ic->topic), "topic names");
+	memcpy(im->topic, ic->topic, sizeof(im->topic));
 	im->topic_id = sbw_topic_id(ic->topic);
 	im->port = port_of(b, ic->port);
 	im->seg = seg;
