@@ -168,7 +168,10 @@ int iceoryx_stream(const struct bench_opts *o, uint32_t size, uint64_t count, do
 		return -1;
 	}
 	if (harness_init(&h, 2, false) == 0) {
-		h.rt_prio = o->rt ? BENCH_RT_PRIO : 0;
+		/* Never SCHED_FIFO, even with --rt: the peer's own helper threads
+		 * (ZeroMQ's I/O thread, iceoryx's keep-alive) share the spinning
+		 * process's core and would starve behind it: the run would hang. */
+		h.rt_prio = 0;
 		if (harness_spawn(&h, "iceoryx-sub", o->cores[1], it_sub, &r) == 0 &&
 		    harness_spawn(&h, "iceoryx-pub", o->cores[0], it_pub, &r) == 0)
 			rc = harness_wait(&h, 60.0 + bench_timeout(o, count + o->warmup, 10000.0));

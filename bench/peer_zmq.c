@@ -208,7 +208,10 @@ int zmq_run(const struct bench_opts *o, const struct run_spec *spec, struct benc
 	/* No sandbox: ZeroMQ makes system calls on every message. */
 	if (harness_init(&h, 2, false) < 0)
 		goto out;
-	h.rt_prio = o->rt ? BENCH_RT_PRIO : 0;
+	/* Never SCHED_FIFO, even with --rt: the peer's own helper threads
+	 * (ZeroMQ's I/O thread, iceoryx's keep-alive) share the spinning
+	 * process's core and would starve behind it: the run would hang. */
+	h.rt_prio = 0;
 	if (harness_spawn(&h, "zeromq-ping", o->cores[0], zp_ping, &r) == 0 &&
 	    harness_spawn(&h, "zeromq-pong", o->cores[1], zp_pong, &r) == 0)
 		rc = harness_wait(&h, bench_timeout(o, spec->count + spec->warmup, 100000.0 + spec->size * 10.0));
