@@ -35,6 +35,9 @@
 #define SBW_ETH_HLEN    14
 #define SBW_MAX_FRAME   9216     /* largest frame we build or accept (jumbo) */
 #define SBW_MIN_MTU     576
+#define SBW_REC_HDR_LEN 16       /* a ring record header (struct sb_rec_hdr) */
+#define SBW_NAME_MAX    63       /* SETUP name bytes (SB_TOPIC_NAME_MAX - 1) */
+#define SBW_MAX_RECORD_BYTES (1u << 30) /* largest frag_total (header + payload) */
 
 enum sbw_type {
 	SBW_DATA = 1,      /* sender -> receivers: records or one fragment */
@@ -70,6 +73,7 @@ struct sbw_data {
 	uint32_t flags;      /* SBW_F_RETRANSMIT */
 };
 #define SBW_F_RETRANSMIT 0x1u
+#define SBW_F_KNOWN      SBW_F_RETRANSMIT  /* other bits: refused (SBW_E_FIELD) */
 
 struct sbw_nak {
 	uint64_t pos;        /* first missing position (the receiver's expected pos) */
@@ -85,6 +89,7 @@ struct sbw_status {
 };
 #define SBW_S_TETHERED 0x1u
 #define SBW_S_RESYNC   0x2u
+#define SBW_S_KNOWN    (SBW_S_TETHERED | SBW_S_RESYNC)
 
 struct sbw_heartbeat {
 	uint64_t pos;        /* sender's send frontier (what a receiver should have) */
@@ -134,14 +139,22 @@ enum sbw_err {
 /* Parse and validate a whole Ethernet frame.  Returns SBW_OK with *m filled,
  * or the reason.  Validates framing and field ranges only; whether the
  * records in a DATA body are well formed is for the receiver to check
- * (sbw_next_record). */
+ * (sbw_next_record).  Never reads frame[len] or beyond; bytes after the
+ * body (NIC padding to 60 bytes) are ignored.  The rules, in the order they
+ * are applied, are listed in docs/wire.md §4.  On a refusal *m is
+ * unspecified.  Thread-safe (no state). */
 enum sbw_err sbw_parse(const uint8_t *frame, size_t len, struct sbw_msg *m);
 const char *sbw_strerr(enum sbw_err e);
 
 /* Build the Ethernet header and common header for type into buf and return
  * the offset where the type-specific part goes.  sbw_finish() writes the
  * fixed part, body_len and the CRC (the body must already be in place right
- * after the fixed part) and returns the frame length. */
+ * after the fixed part) and returns the frame length.  sbw_finish() takes the
+ * type from the frame sbw_begin() wrote and the fixed part from m->u (m->h is
+ * not read; STATUS reserved is written as 0; SETUP name_len as given, so set
+ * it to body_len).  Both return 0 for an invalid type, and sbw_finish*() also
+ * when header + body would exceed SBW_MAX_FRAME.  The CRC never covers
+ * bytes past the body, so a caller may pad the frame afterwards. */
 size_t sbw_begin(uint8_t *buf, const uint8_t dst[6], const uint8_t src[6], enum sbw_type type,
 		 uint32_t topic_id, uint64_t session);
 size_t sbw_finish(uint8_t *buf, const struct sbw_msg *m, uint32_t body_len);
@@ -156,13 +169,35 @@ size_t sbw_finish_split(uint8_t *buf, const struct sbw_msg *m, const uint8_t *bo
 /* Walk the records of a DATA body: *off is the offset of the next record.
  * Returns 1 with the header fields and payload pointer, 0 at the end, or -1
  * if the record is malformed (len beyond the body or max_record, type not
- * DATA, seq not consecutive with prev_seq + 1 when have_prev). */
+ * DATA, seq not consecutive with prev_seq + 1 when have_prev).
+ *
+ * Contract (docs/wire.md §5):
+ *   - start with *off = 0; *seq need not be set.  Between calls leave *off
+ *     and *seq as the previous call left them (*seq then holds the previous
+ *     record's seq: the walk keeps no other state).
+ *   - on 1: *seq = the record's seq, *payload and *len its payload (inside the
+ *     body), *off advanced past the record and its padding to rec_align.
+ *     The first record's seq must equal m->u.data.first_seq, each next one
+ *     the previous + 1.
+ *   - 0: the body ends exactly after rec_count records.  -1: malformed (the
+ *     above, a record or its padding beyond the body, fewer or more records
+ *     than rec_count, m not DATA); the caller drops the rest of the frame.
+ *   - a fragment (frag_total != 0): the first one (frag_off == 0) yields its
+ *     record once: *len = the whole record's payload length (frag_total must
+ *     be 16 + len), *payload = the first body_len - 16 payload bytes, which
+ *     are the ones in this frame; a continuation fragment yields 0 at once
+ *     (its body is raw record bytes at frag_off).
+ * Never returns a payload outside m->body .. m->body + m->body_len. */
 int sbw_next_record(const struct sbw_msg *m, uint32_t *off, uint32_t max_record, uint64_t *seq,
 		    const uint8_t **payload, uint32_t *len);
 
 /* Topic id on the wire: CRC-32C of the topic name (SETUP carries the name,
  * so a collision is detected, not silently merged). */
 uint32_t sbw_topic_id(const char *name);
+/* CRC-32C (Castagnoli, reflected, as iSCSI/ext4): register preset to ~0 and
+ * the result inverted, so sbw_crc32c("123456789", 9, 0) == 0xE3069283.
+ * init is a previous result (0 to start): sbw_crc32c(b, nb, sbw_crc32c(a,
+ * na, 0)) is the CRC of a then b.  No alignment needed, no EAL needed. */
 uint32_t sbw_crc32c(const void *p, size_t len, uint32_t init);
 
 #endif /* SBW_WIRE_H */
