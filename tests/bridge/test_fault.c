@@ -3,7 +3,7 @@
  * decisions, the configured rates within statistical bounds, corruption that
  * never touches the Ethernet header, and the configuration parser.
  */
-#include "test_util.h"
+#include "../shm/test_util.h" /* test_util_dep links it but exports no include dir */
 
 #include "fault.h"
 
