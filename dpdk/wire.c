@@ -258,7 +258,7 @@ static size_t put_fixed(uint8_t *buf, const struct sbw_msg *m, uint32_t body_len
 		st64(x + OFF_U_LOST, m->u.setup.lost);
 		st32(x + OFF_U_MAX_RECORD, m->u.setup.max_record);
 		st16(x + OFF_U_REC_ALIGN, m->u.setup.rec_align);
-		st16(x + OFF_U_NAME_LEN, m->u.setup.name_len);
+		st16(x + OFF_U_NAME_LEN, (uint16_t)body_len); /* the name is the body */
 		break;
 	default:
 		return 0;
@@ -420,11 +420,12 @@ static void get_fixed(struct sbw_msg *m, const uint8_t *x)
 
 enum sbw_err sbw_parse(const uint8_t *frame, size_t len, struct sbw_msg *m)
 {
-	const uint8_t *h = frame + SBW_ETH_HLEN;
+	const uint8_t *h;
 	size_t f, need;
 
 	if (!frame || len < SBW_ETH_HLEN + SBW_COMMON_LEN)
 		return SBW_E_SHORT;
+	h = frame + SBW_ETH_HLEN;
 	if (frame[OFF_ETH_TYPE] != (SBW_ETHERTYPE >> 8) || frame[OFF_ETH_TYPE + 1] != (SBW_ETHERTYPE & 0xff))
 		return SBW_E_ETHERTYPE;
 

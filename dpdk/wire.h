@@ -151,10 +151,10 @@ const char *sbw_strerr(enum sbw_err e);
  * fixed part, body_len and the CRC (the body must already be in place right
  * after the fixed part) and returns the frame length.  sbw_finish() takes the
  * type from the frame sbw_begin() wrote and the fixed part from m->u (m->h is
- * not read; STATUS reserved is written as 0; SETUP name_len as given, so set
- * it to body_len).  Both return 0 for an invalid type, and sbw_finish*() also
- * when header + body would exceed SBW_MAX_FRAME.  The CRC never covers
- * bytes past the body, so a caller may pad the frame afterwards. */
+ * not read; STATUS reserved is written as 0, SETUP name_len as body_len).
+ * Both return 0 for an invalid type, and sbw_finish*() also when header +
+ * body would exceed SBW_MAX_FRAME.  The CRC never covers bytes past the
+ * body, so a caller may pad the frame afterwards. */
 size_t sbw_begin(uint8_t *buf, const uint8_t dst[6], const uint8_t src[6], enum sbw_type type,
 		 uint32_t topic_id, uint64_t session);
 size_t sbw_finish(uint8_t *buf, const struct sbw_msg *m, uint32_t body_len);

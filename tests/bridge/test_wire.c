@@ -462,6 +462,12 @@ static void test_wire_roundtrip_setup(void **state)
 	assert_int_equal(out.body_len, SBW_NAME_MAX);
 	assert_memory_equal(out.body, name, SBW_NAME_MAX);
 
+	/* name_len is written from body_len, whatever m says. */
+	in.u.setup.name_len = 0;
+	n = sbw_finish(f, &in, SBW_NAME_MAX);
+	assert_int_equal(sbw_parse(f, n, &out), SBW_OK);
+	assert_int_equal(out.u.setup.name_len, SBW_NAME_MAX);
+
 	n = small_setup(f);
 	assert_int_equal(sbw_parse(f, n, &out), SBW_OK);
 	assert_common(&out, SBW_SETUP, strlen(TOPIC));
