@@ -4,7 +4,8 @@
  * Every scenario forks its measuring processes (see worker.h); this process
  * only parses options, calibrates the TSC, runs the scenarios one after the
  * other and prints.  Exit status: 0 success, 1 a run failed (including a
- * system call caught in a measured loop), 2 bad command line.
+ * system call caught in a measured loop), 2 bad command line, 77 the
+ * scenario cannot run on this host (crosshost: not root, no DPDK).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -38,6 +39,8 @@ static const struct scenario_def scenarios[] = {
 	  "one-way msgs/s and GB/s, single-record and batch API, 1 -> --subs N" },
 	{ "compare", scenario_compare, { 64, 1024 }, 2,
 	  "paired rounds: the limit vs pingpong (and --via-daemon, ZeroMQ, iceoryx when present)" },
+	{ "crosshost", scenario_crosshost, { 64 }, 1,
+	  "paired rounds across two network namespaces: the DPDK bridge vs raw DPDK and kernel UDP" },
 };
 #define N_SCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
 
@@ -83,6 +86,21 @@ static void usage(FILE *f)
 		"                      compare pairs it with the raw-ring pingpong and the limit\n"
 		"  --socket PATH       shmbusd's socket (default: $SHMBUS_SOCKET, else the library's\n"
 		"                      default path)\n"
+		"\n"
+		"crosshost (root; --cores A,B: ping side on A, pong side on B; --count: round trips per\n"
+		"subject over all rounds, default 100k; --warmup: per run, at most 10k):\n"
+		"  --netns PREFIX      namespaces PREFIXA, PREFIXB, veth PREFIX-a/-b (default bx)\n"
+		"  --if-a IF --if-b IF move these interfaces into the namespaces instead of a veth pair\n"
+		"                      (e.g. two NIC ports cabled back to back)\n"
+		"  --pmd af_packet|af_xdp  DPDK virtual device on the interfaces (default af_packet)\n"
+		"  --bridge-cores AM,AW,BM,BW  EAL lcores of shmbusd A (main, worker) and B (default\n"
+		"                      from --cores: A,B,B,A, i.e. -l 0,1 and -l 1,0)\n"
+		"  --idle spin|yield|sleep  bridge workers' (and clients') idle strategy (default yield;\n"
+		"                      spin with dedicated cores)\n"
+		"  --loss PCT          the lossy stream drops PCT %% of A's bridge frames (default 5; 0: none)\n"
+		"  --tp-count N        records per stream run (default 500k)\n"
+		"  --no-bridge         the raw DPDK and kernel UDP baselines only\n"
+		"  --shmbusd PATH, --rawpp PATH  the programs (default: found next to shmbus-bench)\n"
 		"  --help              this text\n",
 		SB_RING_BATCH_MAX);
 }
@@ -191,7 +209,7 @@ enum {
 	OPT_CORES = 256, OPT_SIZE, OPT_COUNT, OPT_WARMUP, OPT_ROUNDS, OPT_RETRIES, OPT_RING,
 	OPT_ALIGN, OPT_SUBS, OPT_BATCH,
 	OPT_SHARED, OPT_BASELINE, OPT_JSON, OPT_CSV, OPT_HIST, OPT_NOSECCOMP, OPT_SELFTEST, OPT_RT, OPT_TIMEOUT, OPT_HELP,
-	OPT_VIA_DAEMON, OPT_SOCKET,
+	OPT_VIA_DAEMON, OPT_SOCKET, OPT_CROSSHOST,
 };
 
 static const struct option long_opts[] = {
@@ -217,6 +235,18 @@ static const struct option long_opts[] = {
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "via-daemon", no_argument, NULL, OPT_VIA_DAEMON },
 	{ "socket", required_argument, NULL, OPT_SOCKET },
+	/* crosshost's own (crosshost_parse_option), all OPT_CROSSHOST */
+	{ "netns", required_argument, NULL, OPT_CROSSHOST },
+	{ "if-a", required_argument, NULL, OPT_CROSSHOST },
+	{ "if-b", required_argument, NULL, OPT_CROSSHOST },
+	{ "pmd", required_argument, NULL, OPT_CROSSHOST },
+	{ "bridge-cores", required_argument, NULL, OPT_CROSSHOST },
+	{ "idle", required_argument, NULL, OPT_CROSSHOST },
+	{ "loss", required_argument, NULL, OPT_CROSSHOST },
+	{ "tp-count", required_argument, NULL, OPT_CROSSHOST },
+	{ "no-bridge", no_argument, NULL, OPT_CROSSHOST },
+	{ "shmbusd", required_argument, NULL, OPT_CROSSHOST },
+	{ "rawpp", required_argument, NULL, OPT_CROSSHOST },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -338,7 +368,7 @@ int main(int argc, char **argv)
 {
 	const struct scenario_def *s = NULL;
 	struct bench_opts o;
-	int c;
+	int c, idx, rc;
 
 	memset(&o, 0, sizeof(o));
 	o.cores[0] = 0;
@@ -372,7 +402,7 @@ int main(int argc, char **argv)
 	o.scenario = s->name;
 	optind = 2;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", long_opts, &idx)) != -1) {
 		if (c == 'h' || c == OPT_HELP) {
 			usage(stdout);
 			return 0;
@@ -383,6 +413,15 @@ int main(int argc, char **argv)
 			else
 				fprintf(stderr, "shmbus-bench: unknown option '%s' (try --help)\n", argv[optind - 1]);
 			return 2;
+		}
+		if (c == OPT_CROSSHOST) {
+			if (s->fn != scenario_crosshost) {
+				fprintf(stderr, "shmbus-bench: --%s applies to crosshost only\n", long_opts[idx].name);
+				return 2;
+			}
+			if (crosshost_parse_option(long_opts[idx].name, optarg) < 0)
+				return 2;
+			continue;
 		}
 		if (parse_option(&o, c, optarg) < 0)
 			return 2;
@@ -413,5 +452,6 @@ int main(int argc, char **argv)
 	if (clock_calibrate() < 0)
 		return 1;
 	report_preamble(&o);
-	return s->fn(&o) == 0 ? 0 : 1;
+	rc = s->fn(&o);
+	return rc == 0 ? 0 : rc == BENCH_SKIP ? BENCH_SKIP : 1;
 }

@@ -46,6 +46,17 @@ int scenario_baseline(const struct bench_opts *o);
 int scenario_pingpong(const struct bench_opts *o);
 int scenario_throughput(const struct bench_opts *o);
 int scenario_compare(const struct bench_opts *o);
+/* Across two network namespaces through the DPDK bridge, with the raw DPDK
+ * and kernel UDP baselines (scenario_crosshost.c).  Returns 0, -1, or
+ * BENCH_SKIP when this host cannot run it (not root, no DPDK, no bridge). */
+int scenario_crosshost(const struct bench_opts *o);
+/* Its own options (--netns, --pmd, --idle...), by long name without the
+ * dashes; arg NULL for flags.  Returns 0 or -1 (message printed). */
+int crosshost_parse_option(const char *name, const char *arg);
+
+/* A scenario's "cannot run here" result: shmbus-bench exits with it (the
+ * test suites' "skipped"). */
+#define BENCH_SKIP 77
 
 /* Shared by the latency scenarios: run fn once per size and report. */
 int latency_scenario(const struct bench_opts *o, latency_run_fn fn);
