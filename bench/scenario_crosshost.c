@@ -527,6 +527,22 @@ static int summary(struct xh_env *e, struct xh_acc *a, uint32_t size)
 		r->bytes_per_s = r->msgs_per_s * 2.0 * size;
 		report_latency_row(o, r);
 	}
+	for (int j = 0; j < nsubj; j++) {
+		char extra[256];
+
+		snprintf(extra, sizeof(extra), ",\"rounds\":%u", n);
+		if (j == SUBJ_BRIDGE)
+			snprintf(extra, sizeof(extra),
+				 ",\"ratio_raw_p50\":%.4f,\"ratio_raw_p999\":%.4f,\"ratio_udp_p50\":%.4f,"
+				 "\"ratio_udp_p999\":%.4f,\"idle\":\"%s\",\"rounds\":%u",
+				 median_of(a->r_raw50, n), median_of(a->r_raw999, n), median_of(a->r_udp50, n),
+				 median_of(a->r_udp999, n), x->idle == XH_IDLE_SPIN ? "spin"
+							    : x->idle == XH_IDLE_YIELD ? "yield" : "sleep", n);
+		if (o->json)
+			report_json(&pooled[j], extra);
+		if (report_csv(o, &pooled[j]) < 0)
+			return -1;
+	}
 	for (int t = 0; t < XH_NTP; t++) {
 		struct bench_result r;
 		char extra[256] = "";
@@ -556,22 +572,6 @@ static int summary(struct xh_env *e, struct xh_acc *a, uint32_t size)
 	}
 	fprintf(out, "  (stream rows: msgs/s is the median over rounds of the rate at the receiver; count = records "
 		     "received in all rounds)\n");
-	for (int j = 0; j < nsubj; j++) {
-		char extra[256];
-
-		snprintf(extra, sizeof(extra), ",\"rounds\":%u", n);
-		if (j == SUBJ_BRIDGE)
-			snprintf(extra, sizeof(extra),
-				 ",\"ratio_raw_p50\":%.4f,\"ratio_raw_p999\":%.4f,\"ratio_udp_p50\":%.4f,"
-				 "\"ratio_udp_p999\":%.4f,\"idle\":\"%s\",\"rounds\":%u",
-				 median_of(a->r_raw50, n), median_of(a->r_raw999, n), median_of(a->r_udp50, n),
-				 median_of(a->r_udp999, n), x->idle == XH_IDLE_SPIN ? "spin"
-							    : x->idle == XH_IDLE_YIELD ? "yield" : "sleep", n);
-		if (o->json)
-			report_json(&pooled[j], extra);
-		if (report_csv(o, &pooled[j]) < 0)
-			return -1;
-	}
 	fprintf(out, "\nreference points of issue 4: raw DPDK af_packet p50 %.2f us (measured here %.2f us), kernel "
 		     "UDP p50 %.0f us (measured here %.1f us)\n",
 		REF_RAW_P50_US, pooled[SUBJ_RAW].lat.p50_ns / 1000.0, REF_UDP_P50_US,
