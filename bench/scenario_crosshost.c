@@ -182,7 +182,8 @@ static bool find_exe(char *out, size_t len, const char *given, const char *const
 		return access(out, X_OK) == 0;
 	}
 	for (int i = 0; candidates[i]; i++) {
-		snprintf(out, len, "%s/%s", dir, candidates[i]);
+		if ((size_t)snprintf(out, len, "%s/%s", dir, candidates[i]) >= len)
+			continue;
 		if (access(out, X_OK) == 0)
 			return true;
 	}
