@@ -1,2 +1,603 @@
-/* engine_rx.c: placeholder until its code lands (see the header). */
-typedef int sbb_placeholder_engine_rx;
+/*
+ * engine_rx.c - the bridge's receiver: DATA frames -> the local ring of the
+ * same topic, with the sender's sequence numbers (engine.h has the
+ * contract; the wire positions are explained in engine_tx.c).
+ *
+ * Design notes
+ *
+ * State.  Synchronised, the receiver knows the sender's session, W (exp_seq:
+ * the sender's seq of the next record it needs) and E (exp_pos: a position
+ * in the sender's ring at or below where that record starts; exactly there
+ * after every whole frame).  Acceptance is decided by sequence numbers, not
+ * positions: a whole-record frame is taken iff first_seq <= W <= its last
+ * seq (records below W are skipped: a partial overlap after a go-back-N
+ * retransmission with other frame boundaries), a first fragment iff its
+ * seq == W, a continuation iff it continues the open record at exactly
+ * the byte we have (or overlaps it: the part already had is skipped).
+ * Positions between E and the frame's pos can then only hold PAD/ABORT
+ * records, which the sender never sends.  E moves to next_pos (or to the
+ * byte after a fragment) once a frame is fully taken; it is what NAK and
+ * STATUS name: the sender can always resend from it.
+ *
+ * Loss.  A frame that is not next (first seq > W, a continuation beyond our
+ * byte) is out_of_order and dropped: NAK(E) at once, then every
+ * nak_interval until E moves.  Frames below W are duplicates.  A HEARTBEAT
+ * whose pos is beyond E reveals tail loss (NAK).  A HEARTBEAT whose
+ * oldest_pos is above our committed frontier says the sender's ring no
+ * longer holds what we need: we ask for W with STATUS+RESYNC (in session)
+ * and the sender answers with a SETUP at the oldest record it has.
+ *
+ * Records are validated with sbw_next_record() before anything is claimed
+ * (a malformed frame is counted and dropped, like a lost one), then claimed
+ * in the local ring in batches, copied, numbered with
+ * sb_ring_pub_set_seq(sender seq + off) and committed.  Fragments are
+ * copied straight into one claim opened at the first fragment; the claim is
+ * aborted (an ABORT record, no sequence number used) if the stream breaks
+ * (new session, SETUP jump, fini).
+ *
+ * Resync and exact loss.  Without a session (start, restart) the receiver
+ * sends STATUS with SBW_S_RESYNC and want = its ring's next seq
+ * (sb_ring_pub_next_seq), every status_interval, and adopts a SETUP only if
+ * start_seq - lost == want (mod 2^64), i.e. a SETUP that accounts for
+ * exactly the record it needs.  It then expects start_pos / start_seq;
+ * local numbers are sender numbers + off, off = local next seq - want (0 in
+ * the ordinary cases: a fresh ring, a restart in the same session).  The
+ * records lost, start_seq - want, go into gaps_unrecovered, and the first
+ * record committed gets local seq next + lost (set_seq jumps forward), so a
+ * local subscriber reports exactly that many lost (sbi_sub_next: lost = seq
+ * - expected).  lost >= 2^63 means we are ahead of the sender's ring
+ * (another session's numbering): off is chosen so that numbering continues
+ * and nothing is counted.  In session, a SETUP is adopted on the same rule
+ * against W (start_seq > W: the records between are gone).  A frame of a
+ * newer session (epochs only grow) means the sender's segment was
+ * recreated: the open claim is aborted and the receiver resyncs with want =
+ * 0 (everything of the new session), off = local next seq, so the old
+ * numbering continues and the new session's missing head is counted
+ * exactly.  Frames of an older session are ignored.
+ *
+ * Flow control.  STATUS carries acked_pos (E, or the start of a record
+ * being received), the window (free bytes of the local ring, from a gating
+ * scan, plus what the open record has reserved), want_seq = W and
+ * SBW_S_TETHERED; it goes out every status_interval and after ack_every
+ * accepted bytes.  Local ring full (a tethered local subscriber lags): the
+ * frame is dropped, counted as backpressure, and once the ring has room
+ * again for what was refused the receiver NAKs E: nothing is lost.
+ *
+ * Nothing here allocates after init or makes a system call.
+ */
+#include <string.h>
+
+#include "engine_pvt.h"
+#include "sb_error.h"
+
+static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+
+size_t sbb_receiver_size(void)
+{
+	return sizeof(struct sbb_receiver);
+}
+
+const struct sbb_counters *sbb_receiver_counters(const struct sbb_receiver *r)
+{
+	return &r->ctr;
+}
+
+static bool mac_zero(const uint8_t m[6])
+{
+	return !(m[0] | m[1] | m[2] | m[3] | m[4] | m[5]);
+}
+
+static uint64_t acked(const struct sbb_receiver *r)
+{
+	return r->part ? r->part_rec : r->exp_pos;
+}
+
+static void drop_partial(struct sbb_receiver *r)
+{
+	if (!r->part)
+		return;
+	sb_ring_abort(&r->pub);
+	r->part = false;
+}
+
+static void unsync(struct sbb_receiver *r, uint64_t want)
+{
+	drop_partial(r);
+	if (r->synced)
+		r->last_session = r->session;
+	r->synced = false;
+	r->session = 0;
+	r->want = want;
+	r->gap = false;
+	r->resync_req = false;
+	r->bp_wait = false;
+	r->status_now = true;
+}
+
+/* Bytes the local ring can take now (a gating scan). */
+static uint64_t ring_room(struct sbb_receiver *r)
+{
+	struct sb_ring_pub *p = &r->pub;
+
+	/* end = head never exceeds the limit: only refreshes gate_limit. */
+	(void)sbi_pub_regate(p, p->head);
+	return p->gate_limit > p->head + SB_REC_HDR_SIZE ? p->gate_limit - p->head - SB_REC_HDR_SIZE : 0;
+}
+
+/* A gap at E: NAK at once if this frame tells us something new. */
+static void saw_gap(struct sbb_receiver *r, uint64_t upto, uint64_t now)
+{
+	if (upto > r->gap_upto || !r->gap)
+		r->gap_upto = upto > acked(r) ? upto : acked(r);
+	if (!r->gap || upto > r->nak_upto) {
+		if (!r->bp_wait && !r->resync_req)
+			r->nak_due = now;
+	}
+	r->gap = true;
+}
+
+static void advanced(struct sbb_receiver *r, uint64_t bytes)
+{
+	r->gap = false;
+	r->since_status += bytes;
+	if (r->since_status >= r->cfg.ack_every)
+		r->status_now = true;
+}
+
+static void adopt(struct sbb_receiver *r, const struct sbw_msg *m, uint64_t want)
+{
+	const struct sbw_setup *su = &m->u.setup;
+	uint64_t lost = su->start_seq - want, next;
+
+	drop_partial(r); /* an ABORT record: uses no sequence number */
+	next = sb_ring_pub_next_seq(&r->pub);
+	if (lost < (UINT64_C(1) << 63)) {
+		r->off = next - want;
+		if (lost)
+			SBB_ENG_CTR(r, gaps_unrecovered, lost);
+	} else {
+		r->off = next - su->start_seq; /* ahead of the sender: continue */
+	}
+	r->session = m->h.session;
+	r->synced = true;
+	r->exp_pos = su->start_pos;
+	r->exp_seq = su->start_seq;
+	r->gap = false;
+	r->resync_req = false;
+	r->bp_wait = false;
+	r->status_now = true;
+	if (mac_zero(r->cfg.sender_mac))
+		memcpy(r->sender_mac, m->src_mac, 6);
+	SBB_ENG_CTR(r, resyncs, 1);
+}
+
+static void on_setup(struct sbb_receiver *r, const struct sbw_msg *m)
+{
+	const struct sbw_setup *su = &m->u.setup;
+
+	SBB_ENG_CTR(r, setups_rx, 1);
+	if (m->body_len != r->name_len || memcmp(m->body, r->topic, r->name_len) != 0 ||
+	    su->max_record > r->max_record) {
+		SBB_ENG_CTR(r, malformed, 1); /* another topic, or records we cannot hold */
+		return;
+	}
+	if (r->synced && m->h.session != r->session) {
+		if (m->h.session < r->session)
+			return; /* an older session's */
+		unsync(r, 0);
+	}
+	if (!r->synced) {
+		if (m->h.session < r->last_session)
+			return;
+		if (su->start_seq - su->lost == r->want)
+			adopt(r, m, r->want);
+		return;
+	}
+	/* In session: only a SETUP that accounts exactly for W moves us. */
+	if (su->start_seq - su->lost == r->exp_seq && su->start_seq >= r->exp_seq &&
+	    (su->start_seq > r->exp_seq || su->start_pos > acked(r)))
+		adopt(r, m, r->exp_seq);
+}
+
+/* Is this frame's session ours?  Handles a newer one. */
+static bool in_session(struct sbb_receiver *r, const struct sbw_msg *m)
+{
+	if (!r->synced)
+		return false;
+	if (m->h.session == r->session)
+		return true;
+	if (m->h.session > r->session)
+		unsync(r, 0);
+	return false;
+}
+
+static void on_heartbeat(struct sbb_receiver *r, const struct sbw_msg *m, uint64_t now)
+{
+	const struct sbw_heartbeat *hb = &m->u.hb;
+
+	SBB_ENG_CTR(r, heartbeats_rx, 1);
+	if (!in_session(r, m))
+		return;
+	if (hb->oldest_pos > acked(r)) {
+		/* What we need is gone from the sender's ring. */
+		if (!r->resync_req) {
+			r->resync_req = true;
+			r->status_now = true;
+		}
+		return;
+	}
+	if (hb->pos > r->exp_pos || hb->next_seq > r->exp_seq)
+		saw_gap(r, hb->pos, now); /* tail loss */
+}
+
+/* Commit whole records [skip, count) of a validated frame.  Returns the
+ * number committed. */
+static unsigned commit_run(struct sbb_receiver *r, const struct sbw_msg *m, unsigned skip, bool *bp)
+{
+	uint32_t lens[SB_RING_BATCH_MAX];
+	const uint8_t *src[SB_RING_BATCH_MAX];
+	void *dst[SB_RING_BATCH_MAX];
+	uint32_t off = 0, len;
+	uint64_t seq = 0;
+	const uint8_t *pl;
+	unsigned idx = 0, done = 0;
+
+	*bp = false;
+	for (;;) {
+		unsigned n = 0;
+		uint64_t first = 0, bytes = 0;
+		int rc;
+
+		while (n < SB_RING_BATCH_MAX && sbw_next_record(m, &off, r->max_record, &seq, &pl, &len) == 1) {
+			if (idx++ < skip)
+				continue;
+			if (n == 0)
+				first = seq;
+			lens[n] = len;
+			src[n] = pl;
+			bytes += len;
+			n++;
+		}
+		if (n == 0)
+			return done;
+		if (sb_ring_pub_set_seq(&r->pub, first + r->off) < 0)
+			return done; /* numbers would go back: refused before */
+		rc = sb_ring_claim_batch(&r->pub, lens, n, dst);
+		if (rc < 0) {
+			if (rc == SB_EBACKPRESSURE) {
+				*bp = true;
+				r->bp_need = bytes + (uint64_t)n * SB_REC_HDR_SIZE;
+			}
+			return done;
+		}
+		for (unsigned i = 0; i < n; i++)
+			if (lens[i])
+				memcpy(dst[i], src[i], lens[i]);
+		sb_ring_commit(&r->pub);
+		done += n;
+		r->exp_seq = first + n;
+		SBB_ENG_CTR(r, records_rx, n);
+	}
+}
+
+static void on_whole(struct sbb_receiver *r, const struct sbw_msg *m, uint64_t now)
+{
+	const struct sbw_data *d = &m->u.data;
+	uint64_t last = d->first_seq + d->rec_count - 1, skip;
+	uint32_t off = 0, len;
+	uint64_t seq = 0;
+	const uint8_t *pl;
+	unsigned n = 0;
+	int rc;
+	bool bp;
+
+	if (r->part) {
+		if (d->first_seq <= r->part_seq && r->part_seq <= last)
+			drop_partial(r); /* the sender re-framed it whole */
+		else if (d->first_seq > r->part_seq) {
+			SBB_ENG_CTR(r, out_of_order, 1);
+			saw_gap(r, d->next_pos, now);
+			return;
+		} else {
+			SBB_ENG_CTR(r, duplicates, 1);
+			return;
+		}
+	}
+	if (last < r->exp_seq) {
+		/* All had; but it may cover skips after what we had. */
+		if (d->pos <= r->exp_pos && d->next_pos > r->exp_pos && last + 1 == r->exp_seq)
+			r->exp_pos = d->next_pos;
+		SBB_ENG_CTR(r, duplicates, 1);
+		return;
+	}
+	if (d->first_seq > r->exp_seq) {
+		SBB_ENG_CTR(r, out_of_order, 1);
+		saw_gap(r, d->next_pos, now);
+		return;
+	}
+	/* Validate every record before claiming anything. */
+	while ((rc = sbw_next_record(m, &off, r->max_record, &seq, &pl, &len)) == 1)
+		n++;
+	if (rc < 0 || n != d->rec_count) {
+		SBB_ENG_CTR(r, malformed, 1);
+		saw_gap(r, d->next_pos, now);
+		return;
+	}
+	skip = r->exp_seq - d->first_seq;
+	if (skip)
+		SBB_ENG_CTR(r, duplicates, 1);
+	n = commit_run(r, m, (unsigned)skip, &bp);
+	if (skip + n == d->rec_count) {
+		uint64_t was = r->exp_pos;
+
+		r->exp_pos = d->next_pos > r->exp_pos ? d->next_pos : r->exp_pos;
+		advanced(r, r->exp_pos - was);
+		return;
+	}
+	/* Part of it (or none) went in: E stays at the frame, a lower bound
+	 * of where W starts; the rest comes again after a NAK. */
+	if (n)
+		advanced(r, 0);
+	if (bp) {
+		SBB_ENG_CTR(r, backpressure, 1);
+		r->bp_wait = true;
+		r->gap = true;
+		r->gap_upto = d->next_pos;
+		r->nak_due = now + r->cfg.nak_interval_ns;
+	}
+}
+
+static void part_copy(struct sbb_receiver *r, const struct sbw_msg *m)
+{
+	const struct sbw_data *d = &m->u.data;
+	/* Record bytes [frag_off, frag_off + body_len); we have [0, got). */
+	uint32_t from = r->part_got - d->frag_off, n = m->body_len - from;
+
+	memcpy(r->part_payload + (r->part_got - SB_REC_HDR_SIZE), m->body + from, n);
+	r->part_got += n;
+}
+
+static void on_fragment(struct sbb_receiver *r, const struct sbw_msg *m, uint64_t now)
+{
+	const struct sbw_data *d = &m->u.data;
+	uint64_t rec = d->pos - d->frag_off;
+
+	if (!r->part) {
+		uint32_t off = 0, len;
+		uint64_t seq = 0;
+		const uint8_t *pl;
+		void *dst;
+		int rc;
+
+		if (d->first_seq < r->exp_seq) {
+			SBB_ENG_CTR(r, duplicates, 1);
+			return;
+		}
+		if (d->first_seq > r->exp_seq || d->frag_off != 0) {
+			SBB_ENG_CTR(r, out_of_order, 1);
+			saw_gap(r, d->pos + m->body_len, now);
+			return;
+		}
+		if (sbw_next_record(m, &off, r->max_record, &seq, &pl, &len) != 1) {
+			SBB_ENG_CTR(r, malformed, 1);
+			saw_gap(r, d->pos + m->body_len, now);
+			return;
+		}
+		if (sb_ring_pub_set_seq(&r->pub, seq + r->off) < 0) {
+			SBB_ENG_CTR(r, malformed, 1);
+			return;
+		}
+		rc = sb_ring_claim(&r->pub, len, &dst);
+		if (rc < 0) {
+			if (rc == SB_EBACKPRESSURE) {
+				SBB_ENG_CTR(r, backpressure, 1);
+				r->bp_wait = true;
+				r->bp_need = sb_rec_size(len);
+				r->gap = true;
+				r->gap_upto = d->next_pos;
+				r->nak_due = now + r->cfg.nak_interval_ns;
+			} else {
+				SBB_ENG_CTR(r, malformed, 1);
+			}
+			return;
+		}
+		r->part = true;
+		r->part_rec = rec;
+		r->part_total = d->frag_total;
+		r->part_seq = seq;
+		r->part_payload = dst;
+		r->part_got = SB_REC_HDR_SIZE;
+		r->exp_pos = rec > r->exp_pos ? rec : r->exp_pos;
+		part_copy(r, m);
+		SBB_ENG_CTR(r, fragments_rx, 1);
+	} else {
+		if (d->first_seq < r->part_seq) {
+			SBB_ENG_CTR(r, duplicates, 1);
+			return;
+		}
+		if (d->first_seq > r->part_seq || rec != r->part_rec || d->frag_total != r->part_total ||
+		    d->frag_off > r->part_got) {
+			SBB_ENG_CTR(r, out_of_order, 1);
+			saw_gap(r, d->pos + m->body_len, now);
+			return;
+		}
+		if (d->frag_off + m->body_len <= r->part_got) {
+			SBB_ENG_CTR(r, duplicates, 1);
+			return;
+		}
+		if (d->frag_off < r->part_got)
+			SBB_ENG_CTR(r, duplicates, 1); /* partly had */
+		part_copy(r, m);
+		SBB_ENG_CTR(r, fragments_rx, 1);
+	}
+	if (r->part_got < r->part_total) {
+		r->exp_pos = r->part_rec + r->part_got;
+		advanced(r, m->body_len);
+		return;
+	}
+	/* The last fragment: the record is complete. */
+	sb_ring_commit(&r->pub);
+	r->part = false;
+	SBB_ENG_CTR(r, records_rx, 1);
+	r->exp_seq = r->part_seq + 1;
+	r->exp_pos = d->next_pos;
+	advanced(r, m->body_len);
+}
+
+static void on_data(struct sbb_receiver *r, const struct sbw_msg *m, uint64_t now)
+{
+	if (!in_session(r, m))
+		return;
+	if (m->u.data.rec_align < SB_REC_ALIGN) {
+		SBB_ENG_CTR(r, malformed, 1);
+		return;
+	}
+	if (mac_zero(r->sender_mac))
+		memcpy(r->sender_mac, m->src_mac, 6);
+	if (m->u.data.frag_total == 0)
+		on_whole(r, m, now);
+	else
+		on_fragment(r, m, now);
+}
+
+void sbb_receiver_input(struct sbb_receiver *r, const struct sbw_msg *m, uint64_t now_ns)
+{
+	SBB_ENG_CTR(r, frames_rx, 1);
+	SBB_ENG_CTR(r, bytes_rx, SBW_ETH_HLEN + (uint64_t)m->h.hdr_len + m->h.body_len);
+	if (m->h.topic_id != r->cfg.topic_id)
+		return;
+	switch (m->h.type) {
+	case SBW_DATA:
+		on_data(r, m, now_ns);
+		break;
+	case SBW_HEARTBEAT:
+		on_heartbeat(r, m, now_ns);
+		break;
+	case SBW_SETUP:
+		on_setup(r, m);
+		break;
+	default:
+		break;
+	}
+}
+
+/* ------------------------------------------------------------- frames */
+
+static const uint8_t *dest(const struct sbb_receiver *r)
+{
+	return mac_zero(r->sender_mac) ? bcast : r->sender_mac;
+}
+
+static int emit_status(struct sbb_receiver *r, struct sbb_txframe *f, uint64_t now)
+{
+	struct sbw_msg m;
+	uint64_t room = ring_room(r);
+
+	memset(&m, 0, sizeof(m));
+	sbw_begin(f->hdr, dest(r), r->cfg.src_mac, SBW_STATUS, r->cfg.topic_id, r->synced ? r->session : 0);
+	if (r->synced) {
+		m.u.status.acked_pos = acked(r);
+		m.u.status.want_seq = r->exp_seq;
+		/* An open record has its bytes reserved already. */
+		m.u.status.window = room + (r->part ? sb_rec_size(r->part_total - SB_REC_HDR_SIZE) : 0);
+		m.u.status.flags = r->resync_req ? SBW_S_RESYNC : 0;
+	} else {
+		m.u.status.want_seq = r->want;
+		m.u.status.window = room;
+		m.u.status.flags = SBW_S_RESYNC;
+	}
+	if (r->cfg.tethered)
+		m.u.status.flags |= SBW_S_TETHERED;
+	f->hdr_len = (uint16_t)sbw_finish(f->hdr, &m, 0);
+	f->body = NULL;
+	f->body_len = 0;
+	f->body_pos = 0;
+	r->status_now = false;
+	r->status_due = now + r->cfg.status_interval_ns;
+	r->since_status = 0;
+	SBB_ENG_CTR(r, status_tx, 1);
+	SBB_ENG_CTR(r, frames_tx, 1);
+	SBB_ENG_CTR(r, bytes_tx, f->hdr_len);
+	return 1;
+}
+
+static int emit_nak(struct sbb_receiver *r, struct sbb_txframe *f, uint64_t now)
+{
+	struct sbw_msg m;
+
+	memset(&m, 0, sizeof(m));
+	sbw_begin(f->hdr, dest(r), r->cfg.src_mac, SBW_NAK, r->cfg.topic_id, r->session);
+	m.u.nak.pos = r->exp_pos;
+	m.u.nak.upto = r->gap_upto > r->exp_pos ? r->gap_upto : r->exp_pos;
+	f->hdr_len = (uint16_t)sbw_finish(f->hdr, &m, 0);
+	f->body = NULL;
+	f->body_len = 0;
+	f->body_pos = 0;
+	r->nak_upto = m.u.nak.upto;
+	r->nak_due = now + r->cfg.nak_interval_ns;
+	SBB_ENG_CTR(r, naks_tx, 1);
+	SBB_ENG_CTR(r, frames_tx, 1);
+	SBB_ENG_CTR(r, bytes_tx, f->hdr_len);
+	return 1;
+}
+
+int sbb_receiver_next(struct sbb_receiver *r, struct sbb_txframe *f, uint64_t now_ns)
+{
+	if (r->synced && r->bp_wait && now_ns >= r->nak_due) {
+		if (ring_room(r) >= r->bp_need) {
+			r->bp_wait = false;
+			r->status_now = true; /* the window opened */
+			r->nak_due = now_ns;
+		} else {
+			r->nak_due = now_ns + r->cfg.nak_interval_ns;
+		}
+	}
+	if (r->synced && r->gap && !r->bp_wait && !r->resync_req && now_ns >= r->nak_due)
+		return emit_nak(r, f, now_ns);
+	if (r->status_now || now_ns >= r->status_due)
+		return emit_status(r, f, now_ns);
+	return 0;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+int sbb_receiver_init(struct sbb_receiver *r, const struct sb_seg *seg, const char *topic,
+		      const struct sbb_receiver_cfg *cfg)
+{
+	size_t n;
+	int rc;
+
+	if (!r || !seg || !seg->base || !topic || !cfg)
+		return sbi_error(SB_EINVAL, "bridge receiver: bad arguments");
+	n = strlen(topic);
+	if (n == 0 || n > SBW_NAME_MAX)
+		return sbi_error(SB_EINVAL, "bridge receiver: bad topic name");
+	memset(r, 0, sizeof(*r));
+	rc = sb_ring_pub_attach(&r->pub, seg, SB_PUB_EXCLUSIVE);
+	if (rc < 0)
+		return rc;
+	r->cfg = *cfg;
+	if (r->cfg.nak_interval_ns == 0)
+		r->cfg.nak_interval_ns = 500000u;
+	if (r->cfg.status_interval_ns == 0)
+		r->cfg.status_interval_ns = 1000000u;
+	if (r->cfg.ack_every == 0)
+		r->cfg.ack_every = seg->data_size / 8;
+	r->seg = seg;
+	r->max_record = seg->max_record;
+	memcpy(r->topic, topic, n);
+	r->name_len = n;
+	memcpy(r->sender_mac, cfg->sender_mac, 6);
+	r->want = sb_ring_pub_next_seq(&r->pub);
+	r->status_now = true;
+	return SB_OK;
+}
+
+void sbb_receiver_fini(struct sbb_receiver *r)
+{
+	if (!r)
+		return;
+	/* Detach aborts an open fragment claim: an ABORT record, no seq. */
+	sb_ring_pub_detach(&r->pub);
+	r->part = false;
+}

@@ -704,6 +704,26 @@ static inline int sb_ring_poll(struct sb_ring_sub *sub, sb_ring_handler_fn fn, v
 	return rc < 0 ? rc : n;
 }
 
+/*
+ * Relays only (the bridge's sender): move the consumed frontier forward to
+ * pos without reading through the records, for a reader that reads at
+ * positions of its own choosing and releases bytes once they are no longer
+ * needed (acknowledged by its remote receivers, freed by the NIC).  A
+ * position at or below the cursor changes nothing: cursors never go back.
+ * The caller must be done reading every byte below pos.
+ */
+static inline void sbi_sub_release_to(struct sb_ring_sub *sub, uint64_t pos)
+{
+	if (pos <= sub->cursor)
+		return;
+	sub->cursor = pos;
+	sub->peek_end = pos;
+	sub->peek_n = 0;
+	/* RELEASE (pair P4): pairs with the gating scan's ACQUIRE of cursor;
+	 * our reads of the bytes below pos happen before their reuse. */
+	sb_store_release(&sub->slot->cursor, pos);
+}
+
 /* Counters of this handle. */
 static inline uint64_t sb_ring_sub_lost(const struct sb_ring_sub *sub) { return sub->lost; }
 static inline uint64_t sb_ring_sub_consumed(const struct sb_ring_sub *sub) { return sub->consumed; }
