@@ -383,11 +383,16 @@ void xh_print_bridge_counters(const struct xh_env *e, int side, FILE *out)
 	if (!f) {
 		close(pfd[0]);
 	} else {
-		/* the counters that say whether and how the link recovered */
-		while (fgets(line, sizeof(line), f))
-			if (strstr(line, "naks") || strstr(line, "retransmits") || strstr(line, "gaps_unrecovered") ||
-			    strstr(line, "tx_dropped") || strstr(line, "backpressure") || strstr(line, "fault_drops"))
+		/* the non-zero counters that say whether and how the link recovered */
+		while (fgets(line, sizeof(line), f)) {
+			const char *v = line + strcspn(line, " \t");
+
+			v += strspn(v, " \t");
+			if ((strstr(line, "naks") || strstr(line, "retransmits") || strstr(line, "gaps_unrecovered") ||
+			     strstr(line, "tx_dropped") || strstr(line, "backpressure") || strstr(line, "duplicates")) &&
+			    strtoull(v, NULL, 10) != 0)
 				fprintf(out, "    host %c: %s", side ? 'B' : 'A', line);
+		}
 		fclose(f);
 	}
 	if (pid > 0)
