@@ -36,6 +36,7 @@ static pid_t owner;
 static uint64_t records;
 static bool use_huge;
 static bool verbose;
+static bool trace;      /* NT_TRACE=1: every delivery on stderr */
 static volatile sig_atomic_t cleaned;
 static bool passed;
 
@@ -110,6 +111,7 @@ static void teardown(void)
 	for (unsigned i = 0; i < n_hosts; i++) {
 		rm_dir(hosts[i]->d.tmp);
 		rm_dir(hosts[i]->d.dir);
+		rm_dir(hosts[i]->eal_run); /* EAL's runtime directory */
 	}
 }
 
@@ -171,6 +173,7 @@ void nt_init(int argc, char **argv, uint64_t fallback_records)
 	records = dt_records(argc, argv, fallback_records);
 	verbose = (e = getenv("NT_VERBOSE")) && *e == '1';
 	use_huge = (e = getenv("NT_HUGE")) && *e == '1';
+	trace = (e = getenv("NT_TRACE")) && *e == '1';
 	if (!bin || !topo) {
 		fprintf(stderr, "$SHMBUSD and $NT_TOPOLOGY must be set (meson sets them)\n");
 		exit(1);
@@ -255,6 +258,7 @@ void nt_host_init(struct nt_host *h, const char *prefix, char host, int main_lco
 	snprintf(h->ifc, sizeof(h->ifc), "%s-%c", prefix, host);
 	snprintf(h->mac, sizeof(h->mac), "02:00:00:00:00:0%c", host);
 	snprintf(h->eal_prefix, sizeof(h->eal_prefix), "%s%c%d", prefix, host, (int)getpid());
+	snprintf(h->eal_run, sizeof(h->eal_run), "/var/run/dpdk/%s", h->eal_prefix);
 	h->main_lcore = main_lcore;
 }
 
@@ -281,21 +285,38 @@ static bool log_has(const char *path, size_t from, const char *needle)
 	return found;
 }
 
-static void print_log_tail(const char *path, size_t max)
+/* The last lines of a daemon's log, without the connections of our own
+ * counter polls (they would drown everything else). */
+static void print_log_tail(const char *path, unsigned max_lines)
 {
-	size_t size = file_size(path), from = size > max ? size - max : 0;
+	static char ring[64][512];
+	unsigned n = 0;
+	char line[512];
 	FILE *f = fopen(path, "r");
-	char buf[4096];
-	size_t n;
 
 	if (!f)
 		return;
-	fseek(f, (long)from, SEEK_SET);
-	fprintf(stderr, "---- %s (last %zu bytes)\n", path, size - from);
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		fwrite(buf, 1, n, stderr);
-	fprintf(stderr, "----\n");
+	if (max_lines > 64)
+		max_lines = 64;
+	while (fgets(line, sizeof(line), f)) {
+		if (strstr(line, "name=\"dtest-stats\"") || strstr(line, "name=\"nettest-dump\""))
+			continue;
+		snprintf(ring[n++ % max_lines], sizeof(ring[0]), "%s", line);
+	}
 	fclose(f);
+	fprintf(stderr, "---- %s (last %u lines)\n", path, n < max_lines ? n : max_lines);
+	for (unsigned i = n > max_lines ? n - max_lines : 0; i < n; i++)
+		fputs(ring[i % max_lines], stderr);
+	fprintf(stderr, "----\n");
+}
+
+/* Between polls of a daemon's counters: each poll is a connection the
+ * daemon serves on a core it shares with the workers. */
+static void poll_pause(void)
+{
+	struct timespec ts = { 0, 10000000 };
+
+	nanosleep(&ts, NULL);
 }
 
 static void spawn(struct nt_host *h)
@@ -351,8 +372,10 @@ static void spawn(struct nt_host *h)
 			break;
 		if (waitpid(pid, &st, WNOHANG) == pid) {
 			h->d.pid = 0;
-			print_log_tail(h->log, 6000);
-			if (log_has(h->log, from, "hugepage") && log_has(h->log, from, "rte_eal_init"))
+			print_log_tail(h->log, 60);
+			if (log_has(h->log, from, "Cannot get hugepage information") ||
+			    log_has(h->log, from, "No free 2048 kB hugepages") ||
+			    log_has(h->log, from, "Cannot init memory"))
 				nt_skip("EAL could not get hugepages (see the log above)");
 			if (log_has(h->log, from, "net_af_packet") &&
 			    (log_has(h->log, from, "failed to parse device") ||
@@ -362,7 +385,7 @@ static void spawn(struct nt_host *h)
 		}
 		if (dt_now_ns() - t0 > NT_START_NS)
 			fail_msg("shmbusd in %s did not become ready", h->ns);
-		dt_relax();
+		poll_pause();
 	}
 	if (dt_stat(&h->d, ".bridge", "bridge.ports") == UINT64_MAX)
 		fail_msg("shmbusd in %s runs without a bridge", h->ns);
@@ -383,10 +406,12 @@ void nt_host_start(struct nt_host *h, const char *sections, const char *const *e
 		hosts[n_hosts++] = h;
 	snprintf(h->d.sock, sizeof(h->d.sock), "%s/shmbusd.sock", h->d.tmp);
 	snprintf(h->log, sizeof(h->log), "%s/shmbusd.log", h->d.tmp);
+	/* --no-huge implies legacy memory, which --in-memory refuses: then
+	 * --no-shconf keeps EAL's shared files away instead. */
 	snprintf(eal, sizeof(eal),
-		 "--no-pci --in-memory --file-prefix=%s -m 64%s --vdev=net_af_packet0,iface=%s,qdisc_bypass=0 "
-		 "-l 0,1 --main-lcore %d",
-		 h->eal_prefix, use_huge ? "" : " --no-huge", h->ifc, h->main_lcore);
+		 "--no-pci %s --no-telemetry --file-prefix=%s -m 64 "
+		 "--vdev=net_af_packet0,iface=%s,qdisc_bypass=0 -l 0,1 --main-lcore %d",
+		 use_huge ? "--in-memory" : "--no-huge --no-shconf", h->eal_prefix, h->ifc, h->main_lcore);
 	len = strlen(eal) + strlen(sections) + 128;
 	h->config = malloc(len);
 	assert_non_null(h->config);
@@ -423,7 +448,7 @@ void nt_host_stop(struct nt_host *h)
 		st = dt_wait_child(h->d.pid);
 		h->d.pid = 0;
 		if (st != 0) {
-			print_log_tail(h->log, 6000);
+			print_log_tail(h->log, 60);
 			fail_msg("shmbusd in %s did not shut down cleanly: exit status %d", h->ns, st);
 		}
 	}
@@ -456,7 +481,7 @@ uint64_t nt_wait_dir_stat(const struct nt_host *h, const char *kind, const char 
 		if (dt_now_ns() - t0 > DT_BOUND_NS)
 			fail_msg("%s: bridge.%s.%s.%s stayed at %llu, expected >= %llu", h->ns, kind, NT_TOPIC, key,
 				 (unsigned long long)v, (unsigned long long)want);
-		dt_relax();
+		poll_pause();
 	}
 	return v;
 }
@@ -508,7 +533,7 @@ void nt_dump(const struct nt_host *h)
 		dump_stats(h, ".bridge.export.0");
 		dump_stats(h, ".bridge.import.0");
 	}
-	print_log_tail(h->log, 3000);
+	print_log_tail(h->log, 40);
 }
 
 /* ------------------------------------------------------------- payloads */
@@ -676,6 +701,10 @@ static void on_msg(void *ctx, const struct sb_msg *m)
 	rx->lost += m->lost;
 	if (m->len >= 16)
 		memcpy(&idx, (const uint8_t *)m->data + 8, 8);
+	if (trace)
+		fprintf(stderr, "rx %p: seq %llu lost %llu len %u index %llu (next %llu)\n", (void *)rx,
+			(unsigned long long)m->seq, (unsigned long long)m->lost, m->len, (unsigned long long)idx,
+			(unsigned long long)rx->next);
 	if (m->seq < rx->next) {
 		rx_error(rx, "duplicate or reordered: seq %llu after %llu", (unsigned long long)m->seq,
 			 (unsigned long long)rx->next - 1);
@@ -706,8 +735,13 @@ int nt_rx_some(sb_sub_t *s, struct nt_rx *rx, uint64_t timeout_ns)
 		total += n;
 		n = sb_sub_poll(s, on_msg, rx, 32);
 	}
-	if (n < 0 && n != SB_ELAPPED)
+	if (n == SB_ELAPPED) {
+		rx->laps++;
+		if (rx->exact)
+			rx_error(rx, "lapped (SB_ELAPPED) at seq %llu", (unsigned long long)rx->next);
+	} else if (n < 0) {
 		fail_msg("poll: %s", sb_strerror(n));
+	}
 	return total;
 }
 

@@ -47,7 +47,8 @@ struct nt_host {
 	char ns[16];       /* network namespace, e.g. nt1B */
 	char ifc[16];      /* its veth, e.g. nt1-b */
 	char mac[18];      /* 02:00:00:00:00:0b */
-	char eal_prefix[16];
+	char eal_prefix[24];
+	char eal_run[64];  /* /var/run/dpdk/<eal_prefix>, removed at exit */
 	int main_lcore;    /* the worker gets the other of lcores 0,1 */
 	struct dt_daemon d;
 	char log[128];     /* the daemon's stdout+stderr (appended across restarts) */
@@ -115,6 +116,7 @@ struct nt_rx {
 	uint64_t next;       /* index (and seq) expected next */
 	uint64_t got;        /* messages delivered */
 	uint64_t lost;       /* sum of msg.lost */
+	uint64_t laps;       /* SB_ELAPPED results */
 	uint64_t errors;
 	char first_error[200];
 	bool exact;          /* tethered: lost != 0 or a jump is an error */
