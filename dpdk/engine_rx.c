@@ -92,12 +92,16 @@ static uint64_t acked(const struct sbb_receiver *r)
 	return r->part ? r->part_rec : r->exp_pos;
 }
 
+/* Give up the record being received: its claim becomes an ABORT record
+ * (no sequence number used) and E goes back to the record's start, a
+ * boundary the sender can resend from. */
 static void drop_partial(struct sbb_receiver *r)
 {
 	if (!r->part)
 		return;
 	sb_ring_abort(&r->pub);
 	r->part = false;
+	r->exp_pos = r->part_rec;
 }
 
 static void unsync(struct sbb_receiver *r, uint64_t want)
@@ -152,7 +156,10 @@ static void adopt(struct sbb_receiver *r, const struct sbw_msg *m, uint64_t want
 	drop_partial(r); /* an ABORT record: uses no sequence number */
 	next = sb_ring_pub_next_seq(&r->pub);
 	if (lost < (UINT64_C(1) << 63)) {
-		r->off = next - want;
+		/* In session W already maps to W + off (the jump is applied by
+		 * set_seq at the next commit); unsynced, want maps to next. */
+		if (!r->synced)
+			r->off = next - want;
 		if (lost)
 			SBB_ENG_CTR(r, gaps_unrecovered, lost);
 	} else {
@@ -291,22 +298,18 @@ static void on_whole(struct sbb_receiver *r, const struct sbw_msg *m, uint64_t n
 	int rc;
 	bool bp;
 
-	if (r->part) {
-		if (d->first_seq <= r->part_seq && r->part_seq <= last)
-			drop_partial(r); /* the sender re-framed it whole */
-		else if (d->first_seq > r->part_seq) {
+	if (r->part && (d->first_seq > r->part_seq || last < r->part_seq)) {
+		if (d->first_seq > r->part_seq) {
 			SBB_ENG_CTR(r, out_of_order, 1);
 			saw_gap(r, d->next_pos, now);
-			return;
 		} else {
 			SBB_ENG_CTR(r, duplicates, 1);
-			return;
 		}
+		return;
 	}
 	if (last < r->exp_seq) {
-		/* All had; but it may cover skips after what we had. */
-		if (d->pos <= r->exp_pos && d->next_pos > r->exp_pos && last + 1 == r->exp_seq)
-			r->exp_pos = d->next_pos;
+		/* All had.  (E is not moved by what we do not take: a frame
+		 * whose records were not validated names no position we trust.) */
 		SBB_ENG_CTR(r, duplicates, 1);
 		return;
 	}
@@ -323,6 +326,9 @@ static void on_whole(struct sbb_receiver *r, const struct sbw_msg *m, uint64_t n
 		saw_gap(r, d->next_pos, now);
 		return;
 	}
+	/* The record we are receiving in fragments, sent whole this time
+	 * (the sender was restarted with a larger MTU): take it whole. */
+	drop_partial(r);
 	skip = r->exp_seq - d->first_seq;
 	if (skip)
 		SBB_ENG_CTR(r, duplicates, 1);

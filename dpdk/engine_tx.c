@@ -282,36 +282,53 @@ static void set_frontier(struct sbb_sender *s, uint64_t pos, uint64_t seq)
 	s->f_mid = false;
 }
 
-/* Where is the record with seq want?  pos and seq: the boundary to start at
- * and the seq of the next data record there (== want unless it is gone, or
- * the receiver is ahead of us). */
+/* Where is the record with seq want?  Sets pos and seq: the boundary to
+ * start at and the seq of the next data record there (== want unless it is
+ * gone, or the receiver is ahead of us).  Starts from the highest boundary
+ * we know (the oldest lap boundary, the frontier, receivers' acks, recent
+ * frame ends) whose seq is <= want, and walks the headers from there. */
+static void consider(const struct sbb_sender *s, uint64_t b, uint64_t want, uint64_t lo, uint64_t *start,
+		     bool *have)
+{
+	uint64_t q;
+
+	if (b < lo || (*have && b <= *start))
+		return;
+	if (seq_at(s, b, &q) == 0 && q <= want) {
+		*start = b;
+		*have = true;
+	}
+}
+
 static void locate(struct sbb_sender *s, uint64_t want, uint64_t *pos, uint64_t *seq)
 {
 	for (int tries = 0; tries < 16; tries++) {
-		uint64_t bo = oldest_boundary(s), sbo, start, p;
+		uint64_t bo = oldest_boundary(s), lo = oldest_intact(s), sbo, start = 0, p;
+		bool have = false, retry = false;
 		struct rd r;
-		bool retry = false;
 
 		if (seq_at(s, bo, &sbo) < 0)
 			continue; /* overrun while we looked: again */
 		*pos = bo;
 		*seq = sbo;
-		if (want <= sbo)
-			return; /* there, or gone: start at the oldest */
-		start = bo;
-		if (!s->f_mid && s->f_pos > start && s->f_seq <= want) {
-			uint64_t q;
+		consider(s, bo, want, lo, &start, &have);
+		if (!s->f_mid)
+			consider(s, s->f_pos, want, lo, &start, &have);
+		for (unsigned i = 0; i < SBB_MAX_RECEIVERS; i++)
+			if (s->peer[i].used)
+				consider(s, s->peer[i].acked, want, lo, &start, &have);
+		for (unsigned i = 0; i < SBB_HIST; i++) {
+			const struct sbb_hist *h = &s->hist[i];
 
-			if (seq_at(s, s->f_pos, &q) == 0 && q == s->f_seq) {
-				start = s->f_pos;
-			}
+			if (h->end == 0)
+				continue;
+			if (h->rec == UINT64_MAX || h->pos == h->rec)
+				consider(s, h->pos, want, lo, &start, &have);
+			if (!h->end_mid)
+				consider(s, h->end, want, lo, &start, &have);
 		}
-		for (unsigned i = 0; i < SBB_MAX_RECEIVERS; i++) {
-			uint64_t a = s->peer[i].acked, q;
-
-			if (s->peer[i].used && s->peer[i].synced && a > start && seq_at(s, a, &q) == 0 && q <= want)
-				start = a;
-		}
+		if (!have)
+			return; /* gone: start at the oldest boundary */
 		p = start;
 		while (p - start <= s->cap) {
 			int k = rd_at(s, p, &r);

@@ -160,9 +160,12 @@ struct world {
 	uint64_t window;
 	unsigned pub_per_tick;       /* records published per tick at most */
 	unsigned sub_per_tick;       /* records each local subscriber reads per tick */
+	unsigned tx_per_tick;        /* frames the sender may send per tick (link bandwidth) */
 	bool sub_untethered;
 	struct sbb_fault_cfg down_fault, up_fault;
 	uint64_t target;             /* records to publish */
+	uint64_t drop_seq;           /* drop the first DATA frame carrying this seq (UINT64_MAX: none) */
+	unsigned garbage;            /* inject a garbage frame every this many ticks (0: never) */
 
 	/* state */
 	struct sb_seg a, b[MAXR];
@@ -178,7 +181,11 @@ struct world {
 	/* what each local subscriber saw */
 	uint64_t delivered[MAXR], lost[MAXR], next_seq[MAXR], bad[MAXR], last_idx[MAXR];
 	bool seq_known[MAXR];
-	uint64_t link_malformed;
+	uint64_t base[MAXR];         /* local seq - index (0 but after a session change) */
+	bool rebase[MAXR];           /* learn base from the next record */
+	uint64_t idx_off;            /* index of the publisher's first record in this session */
+	uint64_t link_malformed, dropped_by_filter;
+	uint64_t rng;
 
 	struct pending_done *done;
 	unsigned done_n;
@@ -343,7 +350,7 @@ static const uint8_t mac_group[6] = { 0x01, 0x00, 0x5e, 0, 0, 0x01 };
 
 static void to_receiver(struct world *w, unsigned to, const struct sbw_msg *m)
 {
-	if (m->h.type == SBW_DATA || m->h.type == SBW_HEARTBEAT || m->h.type == SBW_SETUP)
+	if (w->r[to] && (m->h.type == SBW_DATA || m->h.type == SBW_HEARTBEAT || m->h.type == SBW_SETUP))
 		sbb_receiver_input(w->r[to], m, w->now);
 }
 
@@ -366,8 +373,11 @@ static void defaults(struct world *w)
 	w->window = 256 * 1024;
 	w->pub_per_tick = 8;
 	w->sub_per_tick = 64;
+	w->tx_per_tick = 64;
 	w->target = n_records;
 	w->zc_delay = 3;
+	w->drop_seq = UINT64_MAX;
+	w->rng = 12345;
 }
 
 static void sender_cfg(const struct world *w, struct sbb_sender_cfg *c)
@@ -460,10 +470,12 @@ static void teardown_world(struct world *w)
 	free(w->done);
 }
 
+static void dump(const struct world *w);
+
 static void publish(struct world *w)
 {
 	for (unsigned k = 0; k < w->pub_per_tick && w->published < w->target; k++) {
-		uint32_t len = len_of(w->sizes, w->published, 8192);
+		uint32_t len = len_of(w->sizes, w->published - w->idx_off, 8192);
 		void *p = NULL;
 		int rc = sb_ring_claim(&w->pub, len, &p);
 
@@ -472,7 +484,7 @@ static void publish(struct world *w)
 			return;
 		}
 		tu_assert_rc(rc, SB_OK);
-		make_record(p, w->published, len);
+		make_record(p, w->published - w->idx_off, len);
 		tu_assert_rc(sb_ring_commit(&w->pub), SB_OK);
 		w->published++;
 	}
@@ -490,15 +502,23 @@ static void consume(struct world *w, unsigned i)
 		if (rc == SB_ELAPPED)
 			continue; /* the loss shows in the next view's lost */
 		tu_assert_rc(rc, SB_OK);
-		idx = check_record(v.data, v.len, v.seq);
+		if (w->rebase[i] && v.len >= sizeof(struct rec_hdr)) {
+			struct rec_hdr h;
+
+			memcpy(&h, v.data, sizeof(h));
+			w->base[i] = v.seq - h.idx;
+			w->rebase[i] = false;
+		}
+		idx = check_record(v.data, v.len, v.seq - w->base[i]);
 		if (w->seq_known[i] && v.seq < w->next_seq[i])
 			fail_msg("receiver %u: seq went back: %llu after %llu", i, (unsigned long long)v.seq,
 				 (unsigned long long)w->next_seq[i]);
-		if (idx == UINT64_MAX || (idx != v.seq && v.len >= sizeof(struct rec_hdr)) ||
-		    v.len != len_of(w->sizes, idx, 8192)) {
+		if (idx == UINT64_MAX || idx + w->base[i] != v.seq || v.len != len_of(w->sizes, idx, 8192)) {
 			w->bad[i]++;
-			fail_msg("receiver %u: bad record seq %llu len %u idx %llu", i, (unsigned long long)v.seq,
-				 v.len, (unsigned long long)idx);
+			dump(w);
+			fail_msg("receiver %u: bad record seq %llu len %u idx %llu base %llu", i,
+				 (unsigned long long)v.seq, v.len, (unsigned long long)idx,
+				 (unsigned long long)w->base[i]);
 		}
 		if (sb_ring_consume(&w->sub[i]) < 0)
 			continue;
@@ -520,9 +540,114 @@ static bool all_in(const struct world *w)
 	if (w->published < w->target)
 		return false;
 	for (unsigned i = 0; i < w->nrx; i++)
-		if (!w->seq_known[i] || w->next_seq[i] < w->target)
+		if (!w->seq_known[i] || w->next_seq[i] < w->target + w->base[i] - w->idx_off || w->rebase[i])
 			return false;
 	return true;
+}
+
+/* The tail-loss case drops one chosen DATA frame, once. */
+static bool drop_filter(struct world *w, const struct sbb_txframe *tf)
+{
+	uint8_t buf[SBW_MAX_FRAME];
+	struct sbw_msg m;
+
+	if (w->drop_seq == UINT64_MAX || tf->hdr_len + tf->body_len > sizeof(buf))
+		return false;
+	memcpy(buf, tf->hdr, tf->hdr_len);
+	if (tf->body_len)
+		memcpy(buf + tf->hdr_len, tf->body, tf->body_len);
+	if (sbw_parse(buf, tf->hdr_len + tf->body_len, &m) != SBW_OK || m.h.type != SBW_DATA)
+		return false;
+	if (m.u.data.first_seq <= w->drop_seq &&
+	    w->drop_seq < m.u.data.first_seq + (m.u.data.rec_count ? m.u.data.rec_count : 1)) {
+		w->drop_seq = UINT64_MAX;
+		w->dropped_by_filter++;
+		if (tf->body && w->zero_copy && tf->body >= w->a.data && tf->body < w->a.data + w->a.data_size)
+			owe_done(w, tf->body_pos, 0);
+		return true;
+	}
+	return false;
+}
+
+/* Every record the sender puts on the wire is intact (what was validated
+ * in the ring is what goes out). */
+static void check_sent(struct world *w, const struct sbb_txframe *tf)
+{
+	uint8_t buf[SBW_MAX_FRAME];
+	struct sbw_msg m;
+	uint32_t off = 0, len;
+	uint64_t seq = 0;
+	const uint8_t *pl;
+
+	memcpy(buf, tf->hdr, tf->hdr_len);
+	if (tf->body_len)
+		memcpy(buf + tf->hdr_len, tf->body, tf->body_len);
+	assert_int_equal(sbw_parse(buf, tf->hdr_len + tf->body_len, &m), SBW_OK);
+	if (m.h.type != SBW_DATA || m.u.data.frag_total != 0 || w->idx_off != 0)
+		return;
+	while (sbw_next_record(&m, &off, 8192, &seq, &pl, &len) == 1)
+		if (check_record(pl, len, seq) != seq)
+			fail_msg("sender sent a bad record: seq %llu len %u frame pos %llu next %llu first %llu count %u",
+				 (unsigned long long)seq, len, (unsigned long long)m.u.data.pos,
+				 (unsigned long long)m.u.data.next_pos, (unsigned long long)m.u.data.first_seq,
+				 m.u.data.rec_count);
+}
+
+/* Garbage on both directions: random bytes, frames of ours with a bad CRC,
+ * and well-formed frames (valid CRC, our topic and session) whose contents
+ * are nonsense: records that fail validation, NAKs for positions that do
+ * not exist. */
+static void inject_garbage(struct world *w)
+{
+	uint8_t buf[256];
+	struct sbw_msg m, pm;
+	uint64_t r = tu_rand(&w->rng);
+	size_t n, off;
+
+	memset(&m, 0, sizeof(m));
+	switch (r % 4) {
+	case 0: /* random bytes with our EtherType */
+		for (size_t i = 0; i < sizeof(buf); i++)
+			buf[i] = (uint8_t)tu_rand(&w->rng);
+		buf[12] = 0x88;
+		buf[13] = 0xB5;
+		n = 14 + (r >> 8) % 200;
+		break;
+	case 1: /* a DATA frame whose record header is nonsense */
+		off = sbw_begin(buf, mac_b[0], mac_a, SBW_DATA, sbw_topic_id(TOPIC), w->a.hdr->epoch_ns);
+		m.u.data.pos = 0;
+		m.u.data.next_pos = 1u << 20;
+		m.u.data.first_seq = w->next_seq[0];
+		m.u.data.rec_count = 1;
+		m.u.data.rec_align = 8;
+		off += 40;
+		for (size_t i = 0; i < 32; i++)
+			buf[off + i] = (uint8_t)tu_rand(&w->rng);
+		n = sbw_finish(buf, &m, 32);
+		break;
+	case 2: /* a NAK for a position that never existed */
+		sbw_begin(buf, mac_a, mac_b[0], SBW_NAK, sbw_topic_id(TOPIC), w->a.hdr->epoch_ns);
+		m.u.nak.pos = (r >> 8) | (UINT64_C(1) << 60);
+		m.u.nak.upto = m.u.nak.pos;
+		n = sbw_finish(buf, &m, 0);
+		break;
+	default: /* a HEARTBEAT with a bad CRC */
+		sbw_begin(buf, mac_b[0], mac_a, SBW_HEARTBEAT, sbw_topic_id(TOPIC), w->a.hdr->epoch_ns);
+		m.u.hb.pos = r;
+		n = sbw_finish(buf, &m, 0);
+		buf[40] ^= 0x5a;
+		break;
+	}
+	if (n == 0)
+		return;
+	if (sbw_parse(buf, n, &pm) != SBW_OK) {
+		w->link_malformed++;
+		return;
+	}
+	if (pm.h.type == SBW_NAK || pm.h.type == SBW_STATUS)
+		sbb_sender_input(w->s, &pm, w->now);
+	else
+		sbb_receiver_input(w->r[0], &pm, w->now);
 }
 
 /* One tick of the world: publish, send, deliver, answer, consume. */
@@ -536,8 +661,13 @@ static void step(struct world *w)
 	w->tick++;
 	w->now += TICK_NS;
 	publish(w);
-	for (unsigned k = 0; k < 64 && sbb_sender_next(w->s, &tf, w->zero_copy, w->now); k++) {
+	if (w->garbage && w->tick % w->garbage == 0)
+		inject_garbage(w);
+	for (unsigned k = 0; k < w->tx_per_tick && sbb_sender_next(w->s, &tf, w->zero_copy, w->now); k++) {
 		to_lframe(w, &tf, &lf, true);
+		if (drop_filter(w, &tf))
+			continue;
+		check_sent(w, &tf);
 		if (lf.zc && w->nrx > 1)
 			fail_msg("zero copy with fan-out is not simulated");
 		for (unsigned i = 0; i < w->nrx; i++)
@@ -554,6 +684,16 @@ static void step(struct world *w)
 	q_deliver(w, &w->up, 0, to_sender);
 	for (unsigned i = 0; i < w->nrx; i++)
 		consume(w, i);
+}
+
+/* A tick while receiver 0 is down: frames to it are lost. */
+static void step_without_receiver(struct world *w)
+{
+	struct sbb_receiver *r = w->r[0];
+
+	w->r[0] = NULL;
+	step(w);
+	w->r[0] = r;
 }
 
 static void dump(const struct world *w)
@@ -601,6 +741,8 @@ static void run(struct world *w, uint64_t max_ticks)
 	for (unsigned k = 0; k < 200; k++)
 		step(w);
 	release_done(w, true);
+	if (getenv("SB_ENGINE_VERBOSE"))
+		dump(w);
 }
 
 /* Everything arrived exactly once, in order, with the sender's seqs. */
@@ -661,14 +803,270 @@ static void test_engine_mixed_sizes_fragments(void **state)
 	free(w);
 }
 
+/* n_records / div, but at least min: each case's assertions need some. */
+static uint64_t scaled(uint64_t div, uint64_t min)
+{
+	return n_records / div > min ? n_records / div : min;
+}
+
+static struct world *new_world(void)
+{
+	struct world *w = malloc(sizeof(*w));
+
+	assert_non_null(w);
+	defaults(w);
+	return w;
+}
+
+static void free_world(struct world *w)
+{
+	teardown_world(w);
+	free(w);
+}
+
+static void test_engine_drop_5pct(void **state)
+{
+	struct world *w = new_world();
+
+	(void)state;
+	w->target = scaled(4, 1000);
+	w->down_fault = (struct sbb_fault_cfg){ .drop = 500, .seed = 11 };
+	w->up_fault = (struct sbb_fault_cfg){ .drop = 500, .seed = 12 };
+	setup_world(w);
+	run(w, max_ticks_for(w));
+	assert_complete(w);
+	assert_true(sbb_sender_counters(w->s)->retransmits > 0);
+	assert_true(sbb_receiver_counters(w->r[0])->naks_tx > 0);
+	free_world(w);
+}
+
+static void test_engine_drop_dup_reorder_corrupt(void **state)
+{
+	struct world *w = new_world();
+
+	(void)state;
+	w->target = scaled(4, 2000);
+	w->down_fault = (struct sbb_fault_cfg){ .drop = 300, .dup = 200, .reorder = 200, .corrupt = 100, .seed = 21 };
+	w->up_fault = (struct sbb_fault_cfg){ .drop = 300, .dup = 200, .reorder = 200, .corrupt = 100, .seed = 22 };
+	setup_world(w);
+	run(w, max_ticks_for(w));
+	assert_complete(w);
+	assert_true(sbb_receiver_counters(w->r[0])->duplicates > 0);
+	assert_true(sbb_receiver_counters(w->r[0])->out_of_order > 0);
+	assert_true(w->link_malformed > 0);
+	free_world(w);
+}
+
+/* A slow tethered subscriber on B holds B's ring, B's window holds the
+ * sender, the sender's cursor holds A's publisher: back-pressure end to
+ * end, and nothing is lost anywhere. */
+static void test_engine_tethered_backpressure_end_to_end(void **state)
+{
+	struct world *w = new_world();
+
+	(void)state;
+	w->target = scaled(20, 3000);
+	w->ring_a = 256 * 1024;
+	w->ring_b = 64 * 1024;
+	w->sub_per_tick = 1;
+	w->down_fault = (struct sbb_fault_cfg){ .drop = 100, .seed = 31 };
+	setup_world(w);
+	run(w, max_ticks_for(w) * 4);
+	assert_complete(w);
+	assert_true(w->pub_backpressure > 0);
+	free_world(w);
+}
+
+/* Untethered sender, small ring, heavy loss: the publisher laps the sender
+ * and whatever the receiver cannot get any more is reported, exactly. */
+static void test_engine_untethered_exact_loss(void **state)
+{
+	struct world *w = new_world();
+	const struct sbb_counters *rc;
+
+	(void)state;
+	w->target = scaled(4, 4000); /* enough to lap ring A many times */
+	w->tethered_tx = false;
+	w->ring_a = 32 * 1024;
+	w->sizes = SZ_SMALL;
+	w->pub_per_tick = 32;
+	w->tx_per_tick = 2;
+	w->down_fault = (struct sbb_fault_cfg){ .drop = 2000, .seed = 41 };
+	w->up_fault = (struct sbb_fault_cfg){ .drop = 1000, .seed = 42 };
+	setup_world(w);
+	run(w, max_ticks_for(w));
+	rc = sbb_receiver_counters(w->r[0]);
+	assert_int_equal(w->bad[0], 0);
+	assert_true(w->lost[0] > 0);
+	assert_int_equal(w->delivered[0] + w->lost[0], w->target);
+	assert_int_equal(rc->gaps_unrecovered, w->lost[0]);
+	assert_int_equal(sb_ring_sub_lost(&w->sub[0]) + w->delivered[0], w->next_seq[0]);
+	free_world(w);
+}
+
+/* Zero copy: bodies stay in ring A until "the NIC" gives them back, many
+ * ticks after delivery; the publisher never overwrites one (it would show
+ * as a CRC failure), and retransmissions work from the ring. */
+static void test_engine_zero_copy_delayed_tx_done(void **state)
+{
+	struct world *w = new_world();
+
+	(void)state;
+	w->target = scaled(4, 4000);
+	w->zero_copy = true;
+	w->zc_delay = 200;
+	w->ring_a = 128 * 1024;
+	w->down_fault = (struct sbb_fault_cfg){ .drop = 200, .seed = 51 };
+	setup_world(w);
+	run(w, max_ticks_for(w));
+	assert_complete(w);
+	assert_int_equal(w->link_malformed, 0);
+	assert_true(sbb_sender_counters(w->s)->zero_copy_frames > 0);
+	assert_true(w->pub_backpressure > 0); /* the held bodies gate the publisher */
+	free_world(w);
+}
+
+/* The receiver is stopped and started again on the same ring B in the
+ * middle of the stream (a daemon restart): it resynchronises by its ring's
+ * next seq; no record twice, none lost. */
+static void test_engine_receiver_restart(void **state)
+{
+	struct world *w = new_world();
+
+	(void)state;
+	w->target = scaled(4, 1000);
+	w->down_fault = (struct sbb_fault_cfg){ .drop = 100, .seed = 61 };
+	setup_world(w);
+	for (unsigned round = 0; round < 3; round++) {
+		uint64_t until = w->target * (round + 1) / 4;
+
+		while (w->delivered[0] < until)
+			step(w);
+		/* Mid-stream, possibly inside a fragmented record. */
+		for (unsigned k = 0; k < 7; k++)
+			step(w);
+		sbb_receiver_fini(w->r[0]);
+		for (unsigned k = 0; k < 300; k++)
+			step_without_receiver(w);
+		start_receiver(w, 0);
+	}
+	run(w, max_ticks_for(w));
+	assert_complete(w);
+	assert_true(sbb_receiver_counters(w->r[0])->resyncs >= 1);
+	free_world(w);
+}
+
+/* The sender's segment is recreated (new epoch, seqs from 0 again): the
+ * receiver notices the newer session and resynchronises; its ring keeps
+ * numbering forward, and it gets the whole new stream. */
+static void test_engine_sender_session_change(void **state)
+{
+	struct world *w = new_world();
+	uint64_t first;
+	struct sb_seg old;
+
+	(void)state;
+	first = w->target = n_records / 8;
+	w->down_fault = (struct sbb_fault_cfg){ .drop = 100, .seed = 71 };
+	setup_world(w);
+	run(w, max_ticks_for(w));
+	assert_complete(w);
+	/* New segment for the topic, new publisher, new sender. */
+	sbb_sender_fini(w->s);
+	sb_ring_pub_detach(&w->pub);
+	old = w->a;
+	tu_seg_new_ex(&w->a, w->ring_a, 8192, 8, 8, 0);
+	assert_true(w->a.hdr->epoch_ns > old.hdr->epoch_ns);
+	tu_seg_free(&old);
+	tu_assert_rc(sb_ring_pub_attach(&w->pub, &w->a, SB_PUB_EXCLUSIVE), SB_OK);
+	start_sender(w);
+	w->idx_off = first;
+	w->target = first + n_records / 8;
+	w->rebase[0] = true;
+	run(w, max_ticks_for(w));
+	assert_int_equal(w->bad[0], 0);
+	assert_int_equal(w->delivered[0], w->target);
+	assert_int_equal(w->lost[0], 0);
+	assert_int_equal(w->base[0], first);
+	assert_true(sbb_receiver_counters(w->r[0])->resyncs >= 2);
+	free_world(w);
+}
+
+/* Multicast fan-out: one sender, two receivers with their own losses. */
+static void test_engine_two_receivers(void **state)
+{
+	struct world *w = new_world();
+
+	(void)state;
+	w->nrx = 2;
+	w->target = scaled(4, 1000);
+	w->down_fault = (struct sbb_fault_cfg){ .drop = 200, .seed = 81 };
+	w->up_fault = (struct sbb_fault_cfg){ .drop = 200, .seed = 82 };
+	setup_world(w);
+	run(w, max_ticks_for(w));
+	assert_complete(w);
+	free_world(w);
+}
+
+/* Garbage and corrupt frames on both sides are counted and ignored. */
+static void test_engine_garbage_ignored(void **state)
+{
+	struct world *w = new_world();
+
+	(void)state;
+	w->target = scaled(8, 1000);
+	w->garbage = 3;
+	w->down_fault = (struct sbb_fault_cfg){ .corrupt = 300, .seed = 91 };
+	setup_world(w);
+	run(w, max_ticks_for(w));
+	assert_complete(w);
+	assert_true(w->link_malformed > 0);
+	assert_true(sbb_receiver_counters(w->r[0])->malformed > 0);
+	free_world(w);
+}
+
+/* The last frame is lost and the publisher goes quiet: only the sender's
+ * heartbeat can reveal the loss. */
+static void test_engine_heartbeat_tail_loss(void **state)
+{
+	struct world *w = new_world();
+	const struct sbb_counters *rc;
+
+	(void)state;
+	w->target = 100;
+	w->sizes = SZ_SMALL;
+	w->drop_seq = 99;
+	setup_world(w);
+	run(w, 100000);
+	assert_complete(w);
+	rc = sbb_receiver_counters(w->r[0]);
+	assert_int_equal(w->dropped_by_filter, 1);
+	assert_true(rc->heartbeats_rx > 0);
+	assert_true(rc->naks_tx > 0);
+	assert_true(sbb_sender_counters(w->s)->retransmits > 0);
+	free_world(w);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_engine_clean_link),
 		cmocka_unit_test(test_engine_mixed_sizes_fragments),
+		cmocka_unit_test(test_engine_drop_5pct),
+		cmocka_unit_test(test_engine_drop_dup_reorder_corrupt),
+		cmocka_unit_test(test_engine_tethered_backpressure_end_to_end),
+		cmocka_unit_test(test_engine_untethered_exact_loss),
+		cmocka_unit_test(test_engine_zero_copy_delayed_tx_done),
+		cmocka_unit_test(test_engine_receiver_restart),
+		cmocka_unit_test(test_engine_sender_session_change),
+		cmocka_unit_test(test_engine_two_receivers),
+		cmocka_unit_test(test_engine_garbage_ignored),
+		cmocka_unit_test(test_engine_heartbeat_tail_loss),
 	};
 
 	n_records = tu_stress_records(argc, argv, 200000);
+	if (getenv("SB_ENGINE_FILTER"))
+		cmocka_set_test_filter(getenv("SB_ENGINE_FILTER"));
 	/* cmocka must not see our argument */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
