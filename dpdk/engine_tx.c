@@ -720,9 +720,16 @@ static uint64_t window_limit(struct sbb_sender *s, uint64_t now, uint64_t *low)
 	if (lo + s->cfg.window < lim)
 		lim = lo + s->cfg.window;
 	/* Nothing in flight: one frame may go whatever its size, so that a
-	 * window smaller than a frame cannot stall the stream. */
-	if (minwin > 0 && s->f_pos <= lo && lim < s->f_pos + s->max_body + SB_REC_ALIGN_MAX)
-		lim = s->f_pos + s->max_body + SB_REC_ALIGN_MAX;
+	 * window smaller than a frame cannot stall the stream; and a record
+	 * being fragmented whose start is the lowest ack goes out whole (the
+	 * receiver has claimed all of it at the first fragment, and acks only
+	 * whole records). */
+	if (minwin > 0 && (s->f_mid ? s->f_rec : s->f_pos) <= lo) {
+		uint64_t one = s->f_mid ? s->f_rec + s->f_total : s->f_pos + s->max_body + SB_REC_ALIGN_MAX;
+
+		if (lim < one)
+			lim = one;
+	}
 	return lim;
 }
 

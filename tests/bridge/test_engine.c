@@ -38,6 +38,7 @@
 #define TICK_NS 1000u
 
 static uint64_t n_records = 200000;
+static uint64_t seed_mix; /* $SB_ENGINE_SEED: other fault patterns, same cases */
 
 /* ------------------------------------------------------------ records */
 
@@ -156,6 +157,7 @@ struct world {
 	unsigned zc_delay;           /* ticks between delivery and tx_done */
 	enum sizes sizes;
 	uint64_t ring_a, ring_b;
+	uint32_t align_a, align_b;   /* record alignment of rings A and B (0: 8) */
 	uint32_t mtu;
 	uint64_t window;
 	unsigned pub_per_tick;       /* records published per tick at most */
@@ -184,6 +186,7 @@ struct world {
 	uint64_t base[MAXR];         /* local seq - index (0 but after a session change) */
 	bool rebase[MAXR];           /* learn base from the next record */
 	uint64_t idx_off;            /* index of the publisher's first record in this session */
+	bool dead[MAXR];             /* receiver i stopped answering (its host died) */
 	uint64_t link_malformed, dropped_by_filter;
 	uint64_t rng;
 
@@ -350,7 +353,7 @@ static const uint8_t mac_group[6] = { 0x01, 0x00, 0x5e, 0, 0, 0x01 };
 
 static void to_receiver(struct world *w, unsigned to, const struct sbw_msg *m)
 {
-	if (w->r[to] && (m->h.type == SBW_DATA || m->h.type == SBW_HEARTBEAT || m->h.type == SBW_SETUP))
+	if (w->r[to] && !w->dead[to] && (m->h.type == SBW_DATA || m->h.type == SBW_HEARTBEAT || m->h.type == SBW_SETUP))
 		sbb_receiver_input(w->r[to], m, w->now);
 }
 
@@ -423,18 +426,23 @@ static void start_receiver(struct world *w, unsigned i)
 
 static void setup_world(struct world *w)
 {
-	tu_seg_new_ex(&w->a, w->ring_a, 8192, 8, 8, 0);
+	tu_seg_new_ex(&w->a, w->ring_a, 8192, 8, 8, w->align_a);
 	tu_assert_rc(sb_ring_pub_attach(&w->pub, &w->a, SB_PUB_EXCLUSIVE), SB_OK);
 	w->s = aligned_alloc(64, (sbb_sender_size() + 63) & ~(size_t)63);
 	assert_non_null(w->s);
 	start_sender(w);
+	if (w->up_fault.seed)
+		w->up_fault.seed ^= seed_mix;
+	if (w->down_fault.seed)
+		w->down_fault.seed ^= seed_mix;
+	w->rng ^= seed_mix;
 	q_init(&w->up, &w->up_fault);
 	for (unsigned i = 0; i < w->nrx; i++) {
 		struct sbb_fault_cfg fc = w->down_fault;
 
 		if (fc.seed)
 			fc.seed += i * 1000003u;
-		tu_seg_new_ex(&w->b[i], w->ring_b, 8192, 8, 8, 0);
+		tu_seg_new_ex(&w->b[i], w->ring_b, 8192, 8, 8, w->align_b);
 		w->r[i] = aligned_alloc(64, (sbb_receiver_size() + 63) & ~(size_t)63);
 		assert_non_null(w->r[i]);
 		start_receiver(w, i);
@@ -540,7 +548,9 @@ static bool all_in(const struct world *w)
 	if (w->published < w->target)
 		return false;
 	for (unsigned i = 0; i < w->nrx; i++)
-		if (!w->seq_known[i] || w->next_seq[i] < w->target + w->base[i] - w->idx_off || w->rebase[i])
+		if (w->dead[i])
+			continue;
+		else if (!w->seq_known[i] || w->next_seq[i] < w->target + w->base[i] - w->idx_off || w->rebase[i])
 			return false;
 	return true;
 }
@@ -677,7 +687,7 @@ static void step(struct world *w)
 		q_deliver(w, &w->down[i], i, to_receiver);
 	release_done(w, false);
 	for (unsigned i = 0; i < w->nrx; i++)
-		for (unsigned k = 0; k < 8 && w->r[i] && sbb_receiver_next(w->r[i], &tf, w->now); k++) {
+		for (unsigned k = 0; k < 8 && w->r[i] && !w->dead[i] && sbb_receiver_next(w->r[i], &tf, w->now); k++) {
 			to_lframe(w, &tf, &lf, false);
 			q_send(w, &w->up, &lf);
 		}
@@ -1047,6 +1057,67 @@ static void test_engine_heartbeat_tail_loss(void **state)
 	free_world(w);
 }
 
+/* Jumbo frames, cache-line records on A and 128-byte ones on B (the
+ * receiver re-lays records out in its own ring), under loss and reordering. */
+static void test_engine_jumbo_aligned(void **state)
+{
+	struct world *w = new_world();
+
+	(void)state;
+	w->target = scaled(8, 1000);
+	w->mtu = 9000;
+	w->align_a = 64;
+	w->align_b = 128;
+	w->down_fault = (struct sbb_fault_cfg){ .drop = 300, .reorder = 200, .seed = 101 };
+	w->up_fault = (struct sbb_fault_cfg){ .drop = 300, .seed = 102 };
+	setup_world(w);
+	run(w, max_ticks_for(w));
+	assert_complete(w);
+	free_world(w);
+}
+
+/* A window smaller than one frame still moves the stream (one frame goes
+ * whenever nothing is in flight). */
+static void test_engine_tiny_window(void **state)
+{
+	struct world *w = new_world();
+
+	(void)state;
+	w->target = scaled(40, 500);
+	w->window = 100;
+	w->down_fault = (struct sbb_fault_cfg){ .drop = 200, .seed = 111 };
+	setup_world(w);
+	run(w, max_ticks_for(w) * 4);
+	assert_complete(w);
+	assert_true(sbb_sender_counters(w->s)->backpressure > 0);
+	free_world(w);
+}
+
+/* Two tethered receivers; one host dies mid-stream.  After
+ * receiver_timeout it stops holding the sender (and so the publisher),
+ * and the other one gets everything. */
+static void test_engine_dead_receiver_stops_gating(void **state)
+{
+	struct world *w = new_world();
+	uint64_t stuck_at;
+
+	(void)state;
+	w->nrx = 2;
+	w->target = scaled(8, 3000);
+	w->ring_a = 128 * 1024;
+	setup_world(w);
+	while (w->delivered[1] < w->target / 4)
+		step(w);
+	w->dead[1] = true;
+	run(w, max_ticks_for(w) + 100000);
+	stuck_at = w->delivered[1];
+	assert_true(stuck_at < w->target);
+	assert_int_equal(w->delivered[0], w->target);
+	assert_int_equal(w->lost[0], 0);
+	assert_true(w->pub_backpressure > 0); /* it held A until it timed out */
+	free_world(w);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -1062,9 +1133,14 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_engine_two_receivers),
 		cmocka_unit_test(test_engine_garbage_ignored),
 		cmocka_unit_test(test_engine_heartbeat_tail_loss),
+		cmocka_unit_test(test_engine_jumbo_aligned),
+		cmocka_unit_test(test_engine_tiny_window),
+		cmocka_unit_test(test_engine_dead_receiver_stops_gating),
 	};
 
 	n_records = tu_stress_records(argc, argv, 200000);
+	if (getenv("SB_ENGINE_SEED"))
+		seed_mix = strtoull(getenv("SB_ENGINE_SEED"), NULL, 0) * UINT64_C(0x9e3779b97f4a7c15);
 	if (getenv("SB_ENGINE_FILTER"))
 		cmocka_set_test_filter(getenv("SB_ENGINE_FILTER"));
 	/* cmocka must not see our argument */
