@@ -179,7 +179,7 @@ static const char *const malformed_names[SBW_E_COUNT_] = {
 #define PC(f) { #f, offsetof(struct sbb_port_counters, f) }
 static const struct { const char *name; size_t off; } port_fields[] = {
 	PC(frames_rx), PC(bytes_rx), PC(frames_tx), PC(bytes_tx), PC(malformed), PC(other_ethertype),
-	PC(unknown_topic), PC(tx_dropped), PC(rx_fault_drops), PC(rx_fault_dups), PC(rx_fault_holds),
+	PC(unknown_topic), PC(tx_dropped), PC(tx_deferred), PC(rx_fault_drops), PC(rx_fault_dups), PC(rx_fault_holds),
 	PC(rx_fault_corruptions), PC(tx_fault_drops), PC(tx_fault_dups), PC(tx_fault_holds),
 	PC(tx_fault_corruptions),
 };

@@ -101,7 +101,8 @@ struct sbb_port_counters {
 	uint64_t malformed_by[SBW_E_COUNT_];/* per enum sbw_err (SBW_E_ETHERTYPE: not ours, not malformed) */
 	uint64_t other_ethertype;           /* frames that were not ours, ignored */
 	uint64_t unknown_topic;             /* valid frames for no export/import on this port */
-	uint64_t tx_dropped;                /* frames the NIC did not take (queue full), freed */
+	uint64_t tx_dropped;                /* frames that could not be built (no mbuf), freed */
+	uint64_t tx_deferred;               /* frames the TX queue refused at first, sent on a later cycle */
 	uint64_t rx_fault_drops, rx_fault_dups, rx_fault_holds, rx_fault_corruptions;
 	uint64_t tx_fault_drops, tx_fault_dups, tx_fault_holds, tx_fault_corruptions;
 };

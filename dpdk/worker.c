@@ -14,8 +14,13 @@
  *   for a few, each frame becomes an mbuf (copy: header and body in one
  *   mbuf; zero copy: a header mbuf chained to a data-less mbuf attached to
  *   the body in the ring), passes the TX fault injector, and the lot goes
- *   out in one rte_eth_tx_burst(); what the queue does not take is freed
- *   and counted (the protocol recovers it like any loss).
+ *   out in one rte_eth_tx_burst().  What the queue does not take waits in
+ *   the port's backlog and goes out first on the next cycle; until the
+ *   backlog is empty no engine on that port is asked for more frames, so
+ *   a full TX ring holds the senders back (their window and tethering do
+ *   the rest) instead of throwing away frames that the protocol would
+ *   then have to repair: a loss the bridge inflicts on itself costs a
+ *   NAK round trip and a retransmission for nothing.
  * - Zero copy: the external buffer's free callback tells the sender the NIC
  *   is done with the body (sbb_sender_tx_done), so the ring space can be
  *   reused.  The callback runs wherever the mbuf is freed: inside
@@ -49,7 +54,7 @@
 #define SPINS_BEFORE_BACKOFF 64
 #define SLEEP_NS 50000
 #define RECEIVER_FRAMES_PER_CYCLE 4
-#define TX_CAP (SBB_BURST * 3 + 8)
+#define TX_CAP SBB_TX_BACKLOG
 
 uint64_t sbb_now_ns(void)
 {
@@ -88,6 +93,9 @@ void sbb_worker_release_held(struct sbb_worker *w)
 		rte_pktmbuf_free(w->rx_held[i]);
 		rte_pktmbuf_free(w->tx_held[i]);
 		w->rx_held[i] = w->tx_held[i] = NULL;
+		for (unsigned k = 0; k < w->n_backlog[i]; k++)
+			rte_pktmbuf_free(w->tx_backlog[i][k]);
+		w->n_backlog[i] = 0;
 	}
 }
 
@@ -362,15 +370,45 @@ static void queue(struct sbb_worker *w, unsigned pi, struct rte_mbuf *m, struct 
 	}
 }
 
+/* Hand out[0..n) to the TX queue; what it refuses goes to the backlog (in
+ * order).  Returns the number sent. */
+static unsigned burst(struct sbb_worker *w, unsigned pi, struct rte_mbuf **out, unsigned n)
+{
+	struct sbb_port *p = w->ports[pi];
+	uint32_t lens[TX_CAP];
+	uint64_t bytes = 0;
+	uint16_t sent;
+
+	for (unsigned i = 0; i < n; i++)
+		lens[i] = rte_pktmbuf_pkt_len(out[i]); /* sent mbufs may be freed by the burst */
+	sent = rte_eth_tx_burst(p->id, 0, out, (uint16_t)n);
+	for (unsigned i = 0; i < sent; i++)
+		bytes += lens[i];
+	SBB_CTR_ADD(p->ctr.frames_tx, sent);
+	SBB_CTR_ADD(p->ctr.bytes_tx, bytes);
+	if (sent < n) {
+		/* out may be the backlog itself: memmove. */
+		memmove(w->tx_backlog[pi], out + sent, (n - sent) * sizeof(*out));
+		SBB_CTR_ADD(p->ctr.tx_deferred, n - sent);
+	}
+	w->n_backlog[pi] = (uint16_t)(n - sent);
+	return sent;
+}
+
 static unsigned tx_port(struct sbb_worker *w, unsigned pi, uint64_t now)
 {
 	struct sbb_port *p = w->ports[pi];
 	struct rte_mbuf *out[TX_CAP];
-	uint32_t lens[TX_CAP];
 	struct sbb_txframe f;
 	unsigned n = 0, produced = 0;
-	uint64_t bytes = 0;
-	uint16_t sent;
+
+	if (w->n_backlog[pi]) {
+		unsigned sent = burst(w, pi, w->tx_backlog[pi], w->n_backlog[pi]);
+
+		if (w->n_backlog[pi])
+			return sent; /* the queue is still full: produce nothing */
+		produced += sent;
+	}
 
 	for (unsigned i = 0; i < w->n_exports; i++) {
 		struct sbb_export_rt *x = w->exports[i];
@@ -413,18 +451,7 @@ static unsigned tx_port(struct sbb_worker *w, unsigned pi, uint64_t now)
 	}
 	if (n == 0)
 		return produced;
-	for (unsigned i = 0; i < n; i++)
-		lens[i] = rte_pktmbuf_pkt_len(out[i]); /* sent mbufs may be freed by the burst */
-	sent = rte_eth_tx_burst(p->id, 0, out, (uint16_t)n);
-	for (unsigned i = 0; i < sent; i++)
-		bytes += lens[i];
-	SBB_CTR_ADD(p->ctr.frames_tx, sent);
-	SBB_CTR_ADD(p->ctr.bytes_tx, bytes);
-	if (sent < n) {
-		SBB_CTR_ADD(p->ctr.tx_dropped, n - sent);
-		for (unsigned i = sent; i < n; i++)
-			rte_pktmbuf_free(out[i]);
-	}
+	burst(w, pi, out, n);
 	return produced;
 }
 

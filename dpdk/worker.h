@@ -69,6 +69,7 @@ struct sbb_zc_ctx {
 	struct sbb_zc_ctx *next_free;
 };
 
+#define SBB_TX_BACKLOG (SBB_BURST * 3 + 8) /* one cycle's frames (worker.c TX_CAP) */
 #define SBB_ZC_CTX 4096              /* in flight per worker; beyond it frames are copied */
 #define SBB_RETRY_BUSY_NS 100000000u /* receiver init retry while SB_EBUSY */
 
@@ -80,6 +81,10 @@ struct sbb_worker {
 	struct sbb_port *ports[SBB_MAX_PORTS];
 	struct rte_mbuf *rx_held[SBB_MAX_PORTS]; /* fault injector: reordered frames */
 	struct rte_mbuf *tx_held[SBB_MAX_PORTS];
+	/* Frames the TX queue did not take, sent first on the next cycle (in
+	 * order); while any wait, no engine on that port produces more. */
+	struct rte_mbuf *tx_backlog[SBB_MAX_PORTS][SBB_TX_BACKLOG];
+	uint16_t n_backlog[SBB_MAX_PORTS];
 	struct sbb_export_rt *exports[SBB_MAX_TOPICS];
 	struct sbb_import_rt *imports[SBB_MAX_TOPICS];
 	unsigned empty_cycles;
