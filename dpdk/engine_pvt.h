@@ -34,6 +34,7 @@ struct sbb_peer {
 	uint64_t acked;      /* its committed frontier (our positions) */
 	uint64_t window;     /* bytes it can take beyond acked */
 	uint64_t want_seq;   /* its next seq, as of its last STATUS */
+	bool answered;       /* its RESYNC for want_seq was answered (frontier moved) */
 	uint64_t last_ns;    /* last STATUS or NAK */
 };
 

@@ -40,8 +40,12 @@
  * or below min over live receivers of (acked + min(cfg.window, advertised
  * window)); with nothing in flight (frontier == lowest ack) one frame may
  * go even if it is larger than the window, so a window smaller than a
- * frame cannot stall the stream.  No DATA goes out while no receiver is
- * known: a receiver always speaks first (STATUS+RESYNC).
+ * frame cannot stall the stream; likewise a fragmented record whose start
+ * is the lowest ack goes out to its end (the receiver claimed all of it at
+ * the first fragment and acks only whole records).  The window closing is
+ * counted once per closing (backpressure).  No DATA goes out while no
+ * receiver is known: a receiver always speaks first (STATUS+RESYNC), and a
+ * RESYNC moves the frontier back once per request, not per repetition.
  *
  * Ring access.  The sender owns a subscriber slot but reads records at
  * positions of its own (frontier, NAKs, resync scans) with the ring's own
@@ -198,6 +202,8 @@ static int rd_at(const struct sbb_sender *s, uint64_t pos, struct rd *r)
 	}
 	/* A skipped record never runs past the claim frontier (a forged chain
 	 * of them cannot send us ahead of the stream). */
+	/* ACQUIRE: a bound like sbi_sub_next's; pairs with nothing more than
+	 * the claimers' release fence (P1). */
 	if (pos + r->size > sb_load_acquire(&s->prod->head))
 		return RD_BAD;
 	return RD_SKIP;
@@ -557,9 +563,19 @@ static int resolve(struct sbb_sender *s, uint64_t pos, struct point *pt)
 	return 0;
 }
 
+static struct sbb_peer *known_peer(struct sbb_sender *s, const uint8_t mac[6])
+{
+	for (unsigned i = 0; i < SBB_MAX_RECEIVERS; i++)
+		if (s->peer[i].used && memcmp(s->peer[i].mac, mac, 6) == 0)
+			return &s->peer[i];
+	return NULL;
+}
+
 static void on_nak(struct sbb_sender *s, const struct sbw_msg *m, uint64_t now)
 {
-	struct sbb_peer *p = peer_of(s, m->src_mac, now);
+	/* Receivers join with STATUS; a NAK from a stranger creates nothing
+	 * (it would gate the window with an unknown ack). */
+	struct sbb_peer *p = known_peer(s, m->src_mac);
 	uint64_t pos = m->u.nak.pos;
 	/* ACQUIRE pairs with the committers' RELEASE of tail. */
 	uint64_t t = sb_load_acquire(&s->prod->tail);
@@ -606,19 +622,26 @@ static void on_status(struct sbb_sender *s, const struct sbw_msg *m, uint64_t no
 	p->last_ns = now;
 	p->tethered = (st->flags & SBW_S_TETHERED) != 0;
 	p->window = st->window;
-	p->want_seq = st->want_seq;
 	if ((st->flags & SBW_S_RESYNC) || m->h.session != s->session) {
 		uint64_t pos, seq, want = (st->flags & SBW_S_RESYNC) ? st->want_seq : 0;
+		bool again = !p->synced && p->answered && p->want_seq == want;
 
 		locate(s, want, &pos, &seq);
 		queue_setup(s, m->src_mac, pos, seq, seq - want);
+		p->want_seq = want;
 		/* Provisional: gate and count the window from where it resumes. */
 		p->acked = pos;
 		p->synced = false;
-		if (!s->f_mid ? pos < s->f_pos : pos <= s->f_rec)
+		p->answered = true;
+		/* Rewind once per request: a receiver that keeps asking (its
+		 * answers are lost, or it refuses them) must not make everyone
+		 * else's stream restart every status interval. */
+		if (!again && (!s->f_mid ? pos < s->f_pos : pos <= s->f_rec))
 			set_frontier(s, pos, seq);
 		return;
 	}
+	p->want_seq = st->want_seq;
+	p->answered = false;
 	if (st->acked_pos > t)
 		return; /* acknowledges what we never had: ignore the ack */
 	if (!p->synced) {
