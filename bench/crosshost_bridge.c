@@ -69,8 +69,8 @@ static double mono_s(void)
 }
 
 /* The EAL device argument of side i: the same for rawpp and the daemons.
- * qdisc_bypass=0 keeps af_packet's frames on the egress qdisc path, where
- * the nftables loss rule sees them (docs/operations.md §7.3). */
+ * qdisc_bypass=0 as in the netns tests (operations §7.3); the loss rule
+ * itself sits on the switch, past both hosts. */
 static void vdev_arg(const struct xh_env *e, int i, char *buf, size_t len)
 {
 	if (strcmp(e->x->pmd, "af_xdp") == 0)
@@ -389,7 +389,8 @@ void xh_print_bridge_counters(const struct xh_env *e, int side, FILE *out)
 
 			v += strspn(v, " \t");
 			if ((strstr(line, "naks") || strstr(line, "retransmits") || strstr(line, "gaps_unrecovered") ||
-			     strstr(line, "tx_dropped") || strstr(line, "backpressure") || strstr(line, "duplicates")) &&
+			     strstr(line, "tx_dropped") || strstr(line, "tx_deferred") || strstr(line, "backpressure") ||
+			     strstr(line, "duplicates")) &&
 			    strtoull(v, NULL, 10) != 0)
 				fprintf(out, "    host %c: %s", side ? 'B' : 'A', line);
 		}

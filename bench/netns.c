@@ -1,13 +1,20 @@
 /*
- * netns.c - namespaces, links and the loss rule of the crosshost scenario,
- * made with the ip(8) and nft(8) commands.
+ * netns.c - namespaces, switch, links and the loss rule of the crosshost
+ * scenario, made with the ip(8) and nft(8) commands.
  *
  * Commands run in a namespace are forked children that setns() into
  * /run/netns/NAME (where `ip netns add` mounts it) and exec the program:
  * the same as `ip netns exec` without its remount of /sys, which nothing
  * here needs.  Teardown deletes the namespaces, which deletes the veth
- * pair with them, the nftables table, and returns moved-in interfaces to
- * the root namespace.
+ * pairs with them (a veth goes with either end), the bridge and the
+ * nftables table in the switch namespace, and returns moved-in interfaces
+ * to the root namespace.
+ *
+ * The loss rule sits on the egress of the switch port facing B: the bridge
+ * forwards A's frame with dev_queue_xmit() on that port, the netdev egress
+ * hook drops it there, and nothing tells either host.  On A's own veth the
+ * same rule would return the frame to af_packet's TX ring, which sends it
+ * again (operations §7.3): a delay, not a loss.
  */
 #include "netns.h"
 
@@ -22,6 +29,7 @@
 #include <unistd.h>
 
 #define LOSS_TABLE "sbbenchloss"
+#define LOSS_CHAIN "egress"
 
 int netns_enter(const char *ns)
 {
@@ -122,12 +130,16 @@ int netns_pair_init(struct netns_pair *p, const char *prefix, const char *if_a, 
 	snprintf(p->ns[0], sizeof(p->ns[0]), "%sA", prefix);
 	snprintf(p->ns[1], sizeof(p->ns[1]), "%sB", prefix);
 	if (if_a && if_b) {
+		/* no switch between two given interfaces: ns_sw stays empty */
 		p->given_ifs = true;
 		snprintf(p->ifname[0], sizeof(p->ifname[0]), "%s", if_a);
 		snprintf(p->ifname[1], sizeof(p->ifname[1]), "%s", if_b);
 	} else {
 		snprintf(p->ifname[0], sizeof(p->ifname[0]), "%s-a", prefix);
 		snprintf(p->ifname[1], sizeof(p->ifname[1]), "%s-b", prefix);
+		snprintf(p->ns_sw, sizeof(p->ns_sw), "%sS", prefix);
+		snprintf(p->swport[0], sizeof(p->swport[0]), "%s-sa", prefix);
+		snprintf(p->swport[1], sizeof(p->swport[1]), "%s-sb", prefix);
 		snprintf(p->mac[0], sizeof(p->mac[0]), "02:00:00:00:00:0a");
 		snprintf(p->mac[1], sizeof(p->mac[1]), "02:00:00:00:00:0b");
 	}
@@ -161,9 +173,11 @@ static int must(const char *ns, const char *const argv[])
 
 void netns_pair_down(struct netns_pair *p)
 {
-	for (int i = 0; i < 2; i++) {
-		if (ns_exists(p->ns[i])) {
-			const char *del[] = { "ip", "netns", "del", p->ns[i], NULL };
+	const char *all[3] = { p->ns[0], p->ns[1], p->ns_sw };
+
+	for (int i = 0; i < 3; i++) {
+		if (all[i][0] && ns_exists(all[i])) {
+			const char *del[] = { "ip", "netns", "del", all[i], NULL };
 
 			netns_run(NULL, del, true);
 		}
@@ -190,28 +204,56 @@ static int host_if(struct netns_pair *p, int i, const char *addr)
 	return 0;
 }
 
+/* The switch namespace: br0, a plain learning bridge (no STP, so ports
+ * forward as soon as they are up), IPv6 off before any port exists so that
+ * nothing of its own ever crosses it, no multicast snooping (as up-mcast). */
+static int switch_up(struct netns_pair *p)
+{
+	const char *ns = p->ns_sw;
+	const char *v6all[] = { "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1", NULL };
+	const char *v6def[] = { "sysctl", "-q", "-w", "net.ipv6.conf.default.disable_ipv6=1", NULL };
+	const char *br[] = { "ip", "link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0",
+			     "mcast_snooping", "0", NULL };
+	const char *brup[] = { "ip", "link", "set", "br0", "up", NULL };
+
+	if (must(ns, v6all) < 0 || must(ns, v6def) < 0 || must(ns, br) < 0)
+		return -1;
+	for (int i = 0; i < 2; i++) {
+		const char *veth[] = { "ip", "link", "add", p->swport[i], "type", "veth", "peer", "name",
+				       p->ifname[i], "netns", p->ns[i], NULL };
+		const char *port[] = { "ip", "link", "set", p->swport[i], "master", "br0", "up", NULL };
+
+		if (must(ns, veth) < 0 || must(ns, port) < 0)
+			return -1;
+	}
+	return must(ns, brup);
+}
+
 int netns_pair_up(struct netns_pair *p)
 {
-	const char *veth[] = { "ip", "link", "add", p->ifname[0], "type", "veth", "peer", "name", p->ifname[1], NULL };
-
 	netns_pair_down(p);
 	if (p->given_ifs && (read_mac(p->ifname[0], p->mac[0], sizeof(p->mac[0])) < 0 ||
 			     read_mac(p->ifname[1], p->mac[1], sizeof(p->mac[1])) < 0))
 		return -1;
-	for (int i = 0; i < 2; i++) {
-		const char *add[] = { "ip", "netns", "add", p->ns[i], NULL };
+	for (int i = 0; i < 3; i++) {
+		const char *ns = i < 2 ? p->ns[i] : p->ns_sw;
+		const char *add[] = { "ip", "netns", "add", ns, NULL };
 
+		if (!ns[0])
+			continue;
 		if (must(NULL, add) < 0)
 			return -1;
 		p->up = true;
 	}
-	if (!p->given_ifs && must(NULL, veth) < 0)
-		return -1;
-	for (int i = 0; i < 2; i++) {
-		const char *mv[] = { "ip", "link", "set", p->ifname[i], "netns", p->ns[i], NULL };
+	if (p->given_ifs) {
+		for (int i = 0; i < 2; i++) {
+			const char *mv[] = { "ip", "link", "set", p->ifname[i], "netns", p->ns[i], NULL };
 
-		if (must(NULL, mv) < 0)
-			return -1;
+			if (must(NULL, mv) < 0)
+				return -1;
+		}
+	} else if (switch_up(p) < 0) {
+		return -1;
 	}
 	if (host_if(p, 0, NETNS_IP_A) < 0 || host_if(p, 1, NETNS_IP_B) < 0)
 		return -1;
@@ -220,13 +262,13 @@ int netns_pair_up(struct netns_pair *p)
 
 int netns_set_loss(struct netns_pair *p, unsigned pct)
 {
-	const char *ns = p->ns[0];
+	const char *ns = p->ns_sw;
 	char chain[128], pcts[16];
 	const char *del[] = { "nft", "delete", "table", "netdev", LOSS_TABLE, NULL };
 	const char *table[] = { "nft", "add", "table", "netdev", LOSS_TABLE, NULL };
-	const char *ch[] = { "nft", "add", "chain", "netdev", LOSS_TABLE, "egress", chain, NULL };
-	const char *rule[] = { "nft", "add", "rule", "netdev", LOSS_TABLE, "egress", "ether", "type", "0x88b5",
-			       "numgen", "random", "mod", "100", "<", pcts, "drop", NULL };
+	const char *ch[] = { "nft", "add", "chain", "netdev", LOSS_TABLE, LOSS_CHAIN, chain, NULL };
+	const char *rule[] = { "nft", "add", "rule", "netdev", LOSS_TABLE, LOSS_CHAIN, "ether", "type", "0x88b5",
+			       "numgen", "random", "mod", "100", "<", pcts, "counter", "drop", NULL };
 
 	if (p->loss) {
 		if (must(ns, del) < 0)
@@ -235,7 +277,12 @@ int netns_set_loss(struct netns_pair *p, unsigned pct)
 	}
 	if (pct == 0)
 		return 0;
-	snprintf(chain, sizeof(chain), "{ type filter hook egress device %s priority 0; }", p->ifname[0]);
+	if (!ns[0]) {
+		fprintf(stderr, "shmbus-bench: crosshost: no switch between given interfaces, no place for a loss "
+				"rule (--loss 0)\n");
+		return -1;
+	}
+	snprintf(chain, sizeof(chain), "{ type filter hook egress device %s priority 0; }", p->swport[1]);
 	snprintf(pcts, sizeof(pcts), "%u", pct);
 	if (must(ns, table) < 0)
 		return -1;
@@ -243,4 +290,45 @@ int netns_set_loss(struct netns_pair *p, unsigned pct)
 	if (must(ns, ch) < 0 || must(ns, rule) < 0)
 		return -1;
 	return 0;
+}
+
+long long netns_loss_dropped(const struct netns_pair *p)
+{
+	const char *argv[] = { "nft", "list", "chain", "netdev", LOSS_TABLE, LOSS_CHAIN, NULL };
+	char line[512];
+	long long v = -1;
+	int pfd[2];
+	pid_t pid;
+	FILE *f;
+
+	if (!p->loss || pipe2(pfd, O_CLOEXEC) != 0)
+		return -1;
+	pid = fork();
+	if (pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		if (netns_enter(p->ns_sw) < 0)
+			_exit(126);
+		dup2(pfd[1], 1);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	f = fdopen(pfd[0], "r");
+	if (!f)
+		close(pfd[0]);
+	/* "... numgen random mod 100 < 5 counter packets 812 bytes 871264 drop" */
+	while (f && fgets(line, sizeof(line), f)) {
+		const char *c = strstr(line, "counter packets ");
+
+		if (c && strstr(line, "drop"))
+			sscanf(c, "counter packets %lld", &v);
+	}
+	if (f)
+		fclose(f);
+	waitpid(pid, NULL, 0);
+	return v;
 }

@@ -3,8 +3,8 @@
  * the DPDK bridge, against the raw DPDK and kernel UDP baselines on the
  * same pair, in paired rounds (docs/benchmarks.md §5).
  *
- * Set-up: two network namespaces joined by a veth pair (or by two given
- * interfaces), see netns.h, and a private directory under /dev/shm for
+ * Set-up: two network namespaces joined through a switch namespace (or by
+ * two given interfaces), see netns.h, and a private directory under /dev/shm for
  * configs, sockets, segments, logs and samples.  Each round runs three
  * slots, in an order rotated from round to round so that none always runs
  * first:
@@ -13,7 +13,8 @@
  *   U  kernel UDP ping-pong, then the kernel UDP one-way datagram rate;
  *   B  start shmbusd A and B with their bridges, ping-pong through them,
  *      a tethered one-way stream, the same stream with --loss percent of
- *      the bridge's frames dropped by nftables on A's egress, stop them.
+ *      A's bridge frames dropped by nftables on the switch port facing B
+ *      (the rule's counter is printed: the loss is real), stop them.
  *
  * The daemons run only in their slot: their AF_PACKET sockets would
  * otherwise take a copy of every baseline frame and their polling workers
@@ -316,6 +317,8 @@ struct xh_acc {
 	double *tp[XH_NTP];              /* msgs/s per round */
 	uint64_t tp_recv[XH_NTP];
 	uint64_t tp_gaps[XH_NTP];
+	uint64_t nft_dropped;            /* frames the loss rule dropped, all rounds */
+	uint64_t nft_runs;               /* lossy runs whose counter could be read */
 	double *r_raw50, *r_raw999, *r_udp50, *r_udp999, *r_tp, *r_lossy;
 };
 
@@ -432,6 +435,18 @@ static int bridge_slot(struct xh_env *e, struct xh_acc *a, unsigned i, uint32_t 
 		rc = netns_set_loss(&e->net, x->loss_pct);
 		if (rc == 0)
 			rc = stream_slot(e, a, i, TP_LOSSY, size, tp_count);
+		if (rc == 0) {
+			long long d = netns_loss_dropped(&e->net);
+
+			if (d >= 0) {
+				a->nft_dropped += (uint64_t)d;
+				a->nft_runs++;
+				fprintf(bench_out(e->o), "  nft dropped %lld of A's bridge frames at %s egress in %s\n", d,
+					e->net.swport[1], e->net.ns_sw);
+			} else {
+				fprintf(bench_out(e->o), "  nft drop counter unreadable\n");
+			}
+		}
 		if (i + 1 == a->rounds || rc < 0) {
 			fprintf(bench_out(e->o), "  bridge counters after the lossy run of round %u:\n", i + 1);
 			xh_print_bridge_counters(e, 0, bench_out(e->o));
@@ -561,8 +576,10 @@ static int summary(struct xh_env *e, struct xh_acc *a, uint32_t size)
 			snprintf(extra, sizeof(extra), ",\"ratio_udp\":%.4f,\"gaps\":%llu", median_of(a->r_tp, n),
 				 (unsigned long long)a->tp_gaps[t]);
 		else if (t == TP_LOSSY)
-			snprintf(extra, sizeof(extra), ",\"ratio_clean\":%.4f,\"loss_pct\":%u,\"gaps\":%llu",
-				 median_of(a->r_lossy, n), x->loss_pct, (unsigned long long)a->tp_gaps[t]);
+			snprintf(extra, sizeof(extra),
+				 ",\"ratio_clean\":%.4f,\"loss_pct\":%u,\"gaps\":%llu,\"nft_dropped\":%llu",
+				 median_of(a->r_lossy, n), x->loss_pct, (unsigned long long)a->tp_gaps[t],
+				 (unsigned long long)a->nft_dropped);
 		else
 			snprintf(extra, sizeof(extra), ",\"lost\":%llu", (unsigned long long)a->tp_gaps[t]);
 		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), ",\"rounds\":%u", n);
@@ -597,9 +614,11 @@ static int summary(struct xh_env *e, struct xh_acc *a, uint32_t size)
 		fprintf(out, "  msgs/s bridge / kernel UDP %.2fx (target >= %.0fx: %s)\n", tp, TARGET_TP_VS_UDP,
 			verdict(tp >= TARGET_TP_VS_UDP));
 		if (x->loss_pct)
-			fprintf(out, "  msgs/s with %u%% loss / clean %.3fx (target >= %.1fx: %s)%s\n", x->loss_pct, lossy,
-				TARGET_LOSSY, verdict(lossy >= TARGET_LOSSY),
-				a->tp_gaps[TP_LOSSY] ? "; records were LOST to the tethered subscriber" : "");
+			fprintf(out, "  msgs/s with %u%% loss / clean %.3fx (target >= %.1fx: %s)%s\n"
+				     "    (the switch dropped %llu of A's bridge frames in %llu lossy runs)\n",
+				x->loss_pct, lossy, TARGET_LOSSY, verdict(lossy >= TARGET_LOSSY),
+				a->tp_gaps[TP_LOSSY] ? "; records were LOST to the tethered subscriber" : "",
+				(unsigned long long)a->nft_dropped, (unsigned long long)a->nft_runs);
 	}
 	return 0;
 }
@@ -615,9 +634,15 @@ static void describe(const struct xh_env *e, uint32_t size, uint64_t warmup, uin
 		     "%llu), streams of %llu records\n", size, e->o->rounds,
 		(unsigned long long)(e->o->count_given ? e->o->count / e->o->rounds : XH_DEFAULT_COUNT / e->o->rounds),
 		(unsigned long long)warmup, (unsigned long long)tp_count);
-	fprintf(out, "  hosts   namespaces %s [%s %s] <-> %s [%s %s] (%s), %s, EAL %s\n", e->net.ns[0],
-		e->net.ifname[0], e->net.mac[0], e->net.ns[1], e->net.ifname[1], e->net.mac[1],
-		e->net.given_ifs ? "given interfaces" : "veth pair", x->pmd, e->eal_mem);
+	if (e->net.given_ifs)
+		fprintf(out, "  hosts   namespaces %s [%s %s] <-> %s [%s %s] (given interfaces), %s, EAL %s\n",
+			e->net.ns[0], e->net.ifname[0], e->net.mac[0], e->net.ns[1], e->net.ifname[1], e->net.mac[1],
+			x->pmd, e->eal_mem);
+	else
+		fprintf(out, "  hosts   namespaces %s [%s %s] <-> [%s] br0 in %s [%s] <-> %s [%s %s] (veths through "
+			     "a learning switch), %s, EAL %s\n",
+			e->net.ns[0], e->net.ifname[0], e->net.mac[0], e->net.swport[0], e->net.ns_sw,
+			e->net.swport[1], e->net.ns[1], e->net.ifname[1], e->net.mac[1], x->pmd, e->eal_mem);
 	fprintf(out, "  R raw-dpdk: shmbus-rawpp ping on core %d, pong on core %d, busy-polling, EtherType 0x88B6\n",
 		e->core[0], e->core[1]);
 	fprintf(out, "  U udp: %s <-> %s, blocking send/recv, same cores; then a one-way datagram stream A -> B\n",
@@ -625,7 +650,7 @@ static void describe(const struct xh_env *e, uint32_t size, uint64_t warmup, uin
 	if (!x->no_bridge)
 		fprintf(out, "  B bridge: shmbusd A -l %d,%d, B -l %d,%d, idle = %s; pinger (client of A) on core %d, "
 			     "echoer (client of B) on core %d; then a tethered stream A -> B, clean and with %u%% "
-			     "of A's bridge frames dropped\n",
+			     "of A's bridge frames dropped at the switch\n",
 			e->bcore[0], e->bcore[1], e->bcore[2], e->bcore[3],
 			x->idle == XH_IDLE_SPIN ? "spin" : x->idle == XH_IDLE_YIELD ? "yield" : "sleep", e->core[0],
 			e->core[1], x->loss_pct);
@@ -656,6 +681,11 @@ int scenario_crosshost(const struct bench_opts *o)
 	memset(&e, 0, sizeof(e));
 	e.o = o;
 	e.x = x;
+	if (x->if_a && x->if_b && x->loss_pct) {
+		fprintf(stderr, "shmbus-bench: crosshost: given interfaces have no switch between them for the "
+				"loss rule: no lossy run (--loss 0)\n");
+		x->loss_pct = 0;
+	}
 	rc = preflight(o, &e);
 	if (rc)
 		return rc;
