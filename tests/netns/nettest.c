@@ -234,6 +234,17 @@ void nt_pass(void)
 	passed = true;
 }
 
+const char *nt_prefix(const char *base)
+{
+	static char buf[8];
+	static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+	unsigned v = (unsigned)getpid() % (36u * 36u * 36u);
+
+	if (!buf[0])
+		snprintf(buf, sizeof(buf), "%.3s%c%c%c", base, digits[v / 1296], digits[v / 36 % 36], digits[v % 36]);
+	return buf;
+}
+
 void nt_topo_up(const char *prefix, bool mcast)
 {
 	char *argv[] = { (char *)"/bin/bash", topo_script, (char *)"-p", (char *)prefix,

@@ -69,6 +69,10 @@ uint64_t nt_seed(uint64_t fallback);
 
 /* Build the topology (mcast: three hosts on a switch).  Exits 77 if the
  * script says so; removed at exit. */
+/* The prefix of this run: base (at most 3 characters) followed by three
+ * base-36 digits of the process id, so that two runs of the suite (two
+ * checkouts, CI beside a developer) never share a namespace. */
+const char *nt_prefix(const char *base); /* the first call fixes it */
 void nt_topo_up(const char *prefix, bool mcast);
 
 /* host: 'a', 'b' or 'c'. */

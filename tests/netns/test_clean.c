@@ -8,7 +8,7 @@
 
 #include <stdio.h>
 
-#define P      "nt1"
+#define P      nt_prefix("nt1")
 #define STREAM 0x11ULL
 
 static const char a_cfg[] =

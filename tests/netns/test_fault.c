@@ -11,7 +11,7 @@
 
 #include <stdio.h>
 
-#define P      "nt3"
+#define P      nt_prefix("nt3")
 #define STREAM 0x33ULL
 
 static void test_fault_loss_reorder_duplication_corruption_are_repaired(void **state)

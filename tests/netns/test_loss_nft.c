@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define P      "nt2"
+#define P      nt_prefix("nt2")
 #define STREAM 0x22ULL
 
 static const char a_cfg[] =

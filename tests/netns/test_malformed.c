@@ -18,7 +18,7 @@
 
 #include "wire.h"
 
-#define P      "nt5"
+#define P      nt_prefix("nt5")
 #define STREAM 0x55ULL
 #define MAXF   128
 

@@ -11,7 +11,7 @@
 
 #include <stdio.h>
 
-#define P      "nt7"
+#define P      nt_prefix("nt7")
 #define STREAM 0x77ULL
 
 static const char a_cfg[] =

@@ -13,7 +13,7 @@
 
 #include <stdio.h>
 
-#define P      "nt6"
+#define P      nt_prefix("nt6")
 #define STREAM 0x66ULL
 
 static const char a_cfg[] =

@@ -7,7 +7,7 @@
 set -euo pipefail
 
 SCRIPT="${1:?usage: test_topology.sh path/to/netns-topology.sh}"
-P=nt0
+P="nt0$(printf %03x $(( $$ % 4096 )))"  # per run: concurrent runs never share namespaces
 
 if [[ "$(id -u)" -ne 0 ]]; then
     echo "SKIP: needs root"

@@ -12,7 +12,7 @@
 
 #include <stdio.h>
 
-#define P      "nt4"
+#define P      nt_prefix("nt4")
 #define STREAM 0x44ULL
 
 static void test_untethered_loss_is_reported_exactly(void **state)
