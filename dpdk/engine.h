@@ -121,6 +121,7 @@ struct sbb_receiver_cfg {
 	uint64_t nak_interval_ns;
 	uint64_t status_interval_ns;
 	uint64_t ack_every;          /* bytes accepted between unsolicited STATUS */
+	uint32_t ooo_max;            /* frames kept beyond a gap (0 or more: SBB_OOO_MAX) */
 };
 
 struct sbb_receiver;

@@ -24,6 +24,10 @@
 
 #define SBB_ZC_MAX 4096u    /* zero-copy bodies in flight per sender (then: copy) */
 #define SBB_HIST 1024u      /* recent DATA frames remembered for NAK answers */
+#define SBB_OOO_MAX 256u    /* receiver: DATA frames kept beyond a gap */
+#define SBB_NAK_GAPS 16u    /* receiver: gaps named per NAK round */
+#define SBB_RTQ 16u         /* sender: NAKed ranges waiting to be resent */
+#define SBB_RT_RECENT 16u   /* sender: ranges resent lately (repeat NAKs ignored) */
 
 /* A receiver the sender has heard from (by source MAC). */
 struct sbb_peer {
@@ -57,6 +61,13 @@ struct sbb_hist {
 	bool end_mid;        /* end lies inside rec (a fragment that was not the last) */
 };
 
+/* A range [pos, upto) of the sender's ring to resend (selective repeat). */
+struct sbb_range {
+	uint64_t pos, upto;
+	uint64_t ns;         /* recent: when its last frame went out */
+	bool sampled;        /* recent: an RTT sample was taken from it (or none may be) */
+};
+
 struct sbb_sender {
 	struct sbb_sender_cfg cfg;
 	struct sb_ring_sub sub;      /* our slot; we read at positions of our own */
@@ -84,6 +95,21 @@ struct sbb_sender {
 	uint32_t f_total;
 	uint64_t high;               /* highest end ever sent (retransmits are below) */
 
+	/* Selective repeat: while rt, the f_* fields above are the cursor of
+	 * the range being resent, rt_cur, and the sv_* fields the send
+	 * frontier to resume at once it is done. */
+	bool rt;
+	struct sbb_range rt_cur;
+	uint64_t sv_pos, sv_seq, sv_rec;
+	uint32_t sv_total;
+	bool sv_mid;
+	struct sbb_range rtq[SBB_RTQ];       /* waiting: sorted by pos, disjoint */
+	uint32_t rtq_n;
+	struct sbb_range recent[SBB_RT_RECENT];
+	uint32_t recent_next;
+	uint64_t srtt_ns;                    /* smoothed NAK-answer round trip (0: none yet) */
+	uint32_t rt_backoff;                 /* hold doublings since the last clean sample */
+
 	struct sbb_peer peer[SBB_MAX_RECEIVERS];
 	struct sbb_setup_q setup[SBB_MAX_RECEIVERS + 1];
 	uint64_t last_tx_ns, last_setup_ns;
@@ -99,6 +125,15 @@ struct sbb_sender {
 
 	struct sbb_counters ctr;
 	uint8_t copy[SBW_MAX_FRAME]; /* body of a copied frame (validated snapshot) */
+};
+
+/* A DATA frame beyond the expected position, kept until the stream
+ * reaches it: the parsed frame (body pointer set when it is replayed) and
+ * a copy of its body. */
+struct sbb_ooo {
+	struct sbw_msg m;
+	uint64_t end;                /* the expected position after it */
+	uint8_t body[SBW_MAX_FRAME];
 };
 
 struct sbb_receiver {
@@ -126,9 +161,10 @@ struct sbb_receiver {
 	uint8_t *part_payload;
 
 	bool gap;                    /* something beyond E was seen */
-	uint64_t gap_upto;           /* highest position seen beyond E */
-	uint64_t nak_upto;           /* upto of the last NAK sent at once */
+	uint64_t nak_pos, nak_upto;  /* the first gap of the last NAK round */
 	uint64_t nak_due;
+	uint64_t nak_next;           /* this round: next gap to name starts at or after */
+	uint32_t nak_more;           /* this round: gaps still to name */
 	bool bp_wait;                /* local ring full: NAK once it has room */
 	uint64_t bp_need;
 
@@ -136,7 +172,16 @@ struct sbb_receiver {
 	uint64_t status_due;
 	uint64_t since_status;       /* bytes accepted since the last STATUS */
 
+	/* Out-of-order store: ooo_idx[0 .. ooo_n) are the used slots sorted
+	 * by frame position, ooo_free[0 .. ooo_nfree) the free ones. */
+	uint16_t ooo_idx[SBB_OOO_MAX];
+	uint16_t ooo_free[SBB_OOO_MAX];
+	uint32_t ooo_n, ooo_nfree;
+	uint32_t ooo_cap;            /* cfg.ooo_max, at most SBB_OOO_MAX */
+	bool draining;               /* replaying stored frames (none is kept meanwhile) */
+
 	struct sbb_counters ctr;
+	struct sbb_ooo ooo[SBB_OOO_MAX];
 };
 
 #endif /* SBB_ENGINE_PVT_H */

@@ -104,6 +104,8 @@ static void drop_partial(struct sbb_receiver *r)
 	r->exp_pos = r->part_rec;
 }
 
+static void ooo_clear(struct sbb_receiver *r);
+
 static void unsync(struct sbb_receiver *r, uint64_t want)
 {
 	drop_partial(r);
@@ -116,6 +118,7 @@ static void unsync(struct sbb_receiver *r, uint64_t want)
 	r->resync_req = false;
 	r->bp_wait = false;
 	r->status_now = true;
+	ooo_clear(r);
 }
 
 /* Bytes the local ring can take now (a gating scan). */
@@ -128,16 +131,130 @@ static uint64_t ring_room(struct sbb_receiver *r)
 	return p->gate_limit > p->head + SB_REC_HDR_SIZE ? p->gate_limit - p->head - SB_REC_HDR_SIZE : 0;
 }
 
-/* A gap at E: NAK at once if this frame tells us something new. */
-static void saw_gap(struct sbb_receiver *r, uint64_t upto, uint64_t now)
+/* A gap at E.  NAK at once unless E has not moved since the last round or
+ * still lies inside the gap that round named first (its repair is under
+ * way: the repeat comes after nak_interval). */
+static void saw_gap(struct sbb_receiver *r, uint64_t now)
 {
-	if (upto > r->gap_upto || !r->gap)
-		r->gap_upto = upto > acked(r) ? upto : acked(r);
-	if (!r->gap || upto > r->nak_upto) {
-		if (!r->bp_wait && !r->resync_req)
-			r->nak_due = now;
-	}
+	bool inside = r->exp_pos == r->nak_pos || (r->exp_pos > r->nak_pos && r->exp_pos < r->nak_upto);
+
+	if (!inside && !r->bp_wait && !r->resync_req)
+		r->nak_due = now;
 	r->gap = true;
+}
+
+/* ------------------------------------------------- out-of-order store */
+
+static void ooo_clear(struct sbb_receiver *r)
+{
+	r->ooo_n = 0;
+	r->ooo_nfree = r->ooo_cap;
+	for (unsigned i = 0; i < r->ooo_cap; i++)
+		r->ooo_free[i] = (uint16_t)(r->ooo_cap - 1 - i);
+}
+
+static void ooo_remove(struct sbb_receiver *r, unsigned i)
+{
+	r->ooo_free[r->ooo_nfree++] = r->ooo_idx[i];
+	memmove(&r->ooo_idx[i], &r->ooo_idx[i + 1], (r->ooo_n - i - 1) * sizeof(r->ooo_idx[0]));
+	r->ooo_n--;
+}
+
+static const struct sbb_ooo *ooo_at(const struct sbb_receiver *r, unsigned i)
+{
+	return &r->ooo[r->ooo_idx[i]];
+}
+
+/* Where the expected position is after this frame (docs/wire.md §3). */
+static uint64_t frame_end(const struct sbw_msg *m)
+{
+	const struct sbw_data *d = &m->u.data;
+
+	if (d->frag_total == 0 || d->frag_off + (uint64_t)m->body_len >= d->frag_total)
+		return d->next_pos;
+	return d->pos + m->body_len;
+}
+
+/* Keep a frame of our session that lies beyond E, if it is plausible and
+ * there is room (else it is dropped: the NAK names its range later). */
+static void ooo_keep(struct sbb_receiver *r, const struct sbw_msg *m)
+{
+	const struct sbw_data *d = &m->u.data;
+	uint64_t span = 2 * r->seg->data_size + SBW_MAX_FRAME;
+	unsigned i;
+	struct sbb_ooo *e;
+
+	if (r->draining || d->pos <= r->exp_pos || d->pos - r->exp_pos > span || m->body_len > SBW_MAX_FRAME ||
+	    frame_end(m) <= d->pos)
+		return;
+	if (d->frag_total == 0) {
+		uint32_t off = 0, len;
+		uint64_t seq = 0;
+		const uint8_t *pl;
+		unsigned n = 0;
+		int rc;
+
+		/* Validated now: garbage must not hold a slot or name a gap. */
+		while ((rc = sbw_next_record(m, &off, r->max_record, &seq, &pl, &len)) == 1)
+			n++;
+		if (rc < 0 || n != d->rec_count || n == 0) {
+			SBB_ENG_CTR(r, malformed, 1);
+			return;
+		}
+	}
+	for (i = 0; i < r->ooo_n && ooo_at(r, i)->m.u.data.pos < d->pos; i++)
+		;
+	if (i < r->ooo_n && ooo_at(r, i)->m.u.data.pos == d->pos) {
+		SBB_ENG_CTR(r, duplicates, 1);
+		return;
+	}
+	if (r->ooo_nfree == 0) {
+		/* Full: a lower frame is worth more (it is needed sooner). */
+		if (i == r->ooo_n)
+			return;
+		ooo_remove(r, r->ooo_n - 1);
+	}
+	memmove(&r->ooo_idx[i + 1], &r->ooo_idx[i], (r->ooo_n - i) * sizeof(r->ooo_idx[0]));
+	r->ooo_idx[i] = r->ooo_free[--r->ooo_nfree];
+	r->ooo_n++;
+	e = &r->ooo[r->ooo_idx[i]];
+	e->m = *m;
+	memcpy(e->body, m->body, m->body_len);
+	e->m.body = NULL;
+	e->end = frame_end(m);
+}
+
+/* A frame beyond E: counted, kept if possible, and the gap NAKed. */
+static void beyond(struct sbb_receiver *r, const struct sbw_msg *m, uint64_t now)
+{
+	SBB_ENG_CTR(r, out_of_order, 1);
+	ooo_keep(r, m);
+	saw_gap(r, now);
+}
+
+/* A stored frame that holds nothing we still need. */
+static bool ooo_stale(const struct sbb_receiver *r, const struct sbb_ooo *e)
+{
+	const struct sbw_data *d = &e->m.u.data;
+
+	if (e->end <= r->exp_pos)
+		return true;
+	if (d->frag_total == 0)
+		return d->first_seq + d->rec_count - 1 < r->exp_seq;
+	return d->first_seq < r->exp_seq;
+}
+
+/* A stored frame the in-order path takes now. */
+static bool ooo_next(const struct sbb_receiver *r, const struct sbb_ooo *e)
+{
+	const struct sbw_data *d = &e->m.u.data;
+
+	if (d->frag_total == 0)
+		return d->first_seq <= r->exp_seq && r->exp_seq <= d->first_seq + d->rec_count - 1;
+	if (!r->part)
+		return d->first_seq == r->exp_seq && d->frag_off == 0;
+	return d->first_seq == r->part_seq && d->pos - d->frag_off == r->part_rec && d->frag_total == r->part_total &&
+	       d->frag_off <= r->part_got;
 }
 
 static void advanced(struct sbb_receiver *r, uint64_t bytes)
@@ -170,6 +287,7 @@ static void adopt(struct sbb_receiver *r, const struct sbw_msg *m, uint64_t want
 	r->exp_pos = su->start_pos;
 	r->exp_seq = su->start_seq;
 	r->gap = false;
+	ooo_clear(r); /* positions before the jump mean nothing now */
 	r->resync_req = false;
 	r->bp_wait = false;
 	r->status_now = true;
@@ -234,7 +352,7 @@ static void on_heartbeat(struct sbb_receiver *r, const struct sbw_msg *m, uint64
 		return;
 	}
 	if (hb->pos > r->exp_pos || hb->next_seq > r->exp_seq)
-		saw_gap(r, hb->pos, now); /* tail loss */
+		saw_gap(r, now); /* tail loss */
 }
 
 /* Commit whole records [skip, count) of a validated frame.  Returns the
@@ -299,10 +417,9 @@ static void on_whole(struct sbb_receiver *r, const struct sbw_msg *m, uint64_t n
 	bool bp;
 
 	if (r->part && (d->first_seq > r->part_seq || last < r->part_seq)) {
-		if (d->first_seq > r->part_seq) {
-			SBB_ENG_CTR(r, out_of_order, 1);
-			saw_gap(r, d->next_pos, now);
-		} else {
+		if (d->first_seq > r->part_seq)
+			beyond(r, m, now);
+		else {
 			SBB_ENG_CTR(r, duplicates, 1);
 		}
 		return;
@@ -314,8 +431,7 @@ static void on_whole(struct sbb_receiver *r, const struct sbw_msg *m, uint64_t n
 		return;
 	}
 	if (d->first_seq > r->exp_seq) {
-		SBB_ENG_CTR(r, out_of_order, 1);
-		saw_gap(r, d->next_pos, now);
+		beyond(r, m, now);
 		return;
 	}
 	/* Validate every record before claiming anything. */
@@ -323,7 +439,7 @@ static void on_whole(struct sbb_receiver *r, const struct sbw_msg *m, uint64_t n
 		n++;
 	if (rc < 0 || n != d->rec_count) {
 		SBB_ENG_CTR(r, malformed, 1);
-		saw_gap(r, d->next_pos, now);
+		saw_gap(r, now);
 		return;
 	}
 	/* The record we are receiving in fragments, sent whole this time
@@ -348,7 +464,6 @@ static void on_whole(struct sbb_receiver *r, const struct sbw_msg *m, uint64_t n
 		SBB_ENG_CTR(r, backpressure, 1);
 		r->bp_wait = true;
 		r->gap = true;
-		r->gap_upto = d->next_pos;
 		r->nak_due = now + r->cfg.nak_interval_ns;
 	}
 }
@@ -380,13 +495,12 @@ static void on_fragment(struct sbb_receiver *r, const struct sbw_msg *m, uint64_
 			return;
 		}
 		if (d->first_seq > r->exp_seq || d->frag_off != 0) {
-			SBB_ENG_CTR(r, out_of_order, 1);
-			saw_gap(r, d->pos + m->body_len, now);
+			beyond(r, m, now);
 			return;
 		}
 		if (sbw_next_record(m, &off, r->max_record, &seq, &pl, &len) != 1) {
 			SBB_ENG_CTR(r, malformed, 1);
-			saw_gap(r, d->pos + m->body_len, now);
+			saw_gap(r, now);
 			return;
 		}
 		if (sb_ring_pub_set_seq(&r->pub, seq + r->off) < 0) {
@@ -400,7 +514,6 @@ static void on_fragment(struct sbb_receiver *r, const struct sbw_msg *m, uint64_
 				r->bp_wait = true;
 				r->bp_need = sb_rec_size(len);
 				r->gap = true;
-				r->gap_upto = d->next_pos;
 				r->nak_due = now + r->cfg.nak_interval_ns;
 			} else {
 				SBB_ENG_CTR(r, malformed, 1);
@@ -421,10 +534,14 @@ static void on_fragment(struct sbb_receiver *r, const struct sbw_msg *m, uint64_
 			SBB_ENG_CTR(r, duplicates, 1);
 			return;
 		}
-		if (d->first_seq > r->part_seq || rec != r->part_rec || d->frag_total != r->part_total ||
-		    d->frag_off > r->part_got) {
-			SBB_ENG_CTR(r, out_of_order, 1);
-			saw_gap(r, d->pos + m->body_len, now);
+		if (d->first_seq > r->part_seq ||
+		    (rec == r->part_rec && d->frag_total == r->part_total && d->frag_off > r->part_got)) {
+			beyond(r, m, now);
+			return;
+		}
+		if (rec != r->part_rec || d->frag_total != r->part_total) {
+			SBB_ENG_CTR(r, out_of_order, 1); /* inconsistent with the open record */
+			saw_gap(r, now);
 			return;
 		}
 		if (d->frag_off + m->body_len <= r->part_got) {
@@ -450,6 +567,49 @@ static void on_fragment(struct sbb_receiver *r, const struct sbw_msg *m, uint64_
 	advanced(r, m->body_len);
 }
 
+static void dispatch(struct sbb_receiver *r, const struct sbw_msg *m, uint64_t now)
+{
+	if (m->u.data.frag_total == 0)
+		on_whole(r, m, now);
+	else
+		on_fragment(r, m, now);
+}
+
+/* The stream moved: stored frames that now continue it go through the
+ * ordinary path, those wholly below it are dropped as duplicates.  Each
+ * pass is O(stored); a pass ends at the first frame beyond E (sorted). */
+static void drain(struct sbb_receiver *r, uint64_t now)
+{
+	unsigned i = 0;
+
+	if (r->draining || r->ooo_n == 0)
+		return;
+	r->draining = true;
+	while (i < r->ooo_n && r->synced && !r->bp_wait) {
+		struct sbb_ooo *e = &r->ooo[r->ooo_idx[i]];
+
+		if (ooo_stale(r, e)) {
+			SBB_ENG_CTR(r, duplicates, 1);
+			ooo_remove(r, i);
+			continue;
+		}
+		if (!ooo_next(r, e)) {
+			if (e->m.u.data.pos > r->exp_pos)
+				break;
+			i++;
+			continue;
+		}
+		/* The slot is free now but not reused while draining. */
+		ooo_remove(r, i);
+		e->m.body = e->body;
+		dispatch(r, &e->m, now);
+		i = 0;
+	}
+	r->draining = false;
+	if (r->ooo_n && r->synced)
+		saw_gap(r, now);
+}
+
 static void on_data(struct sbb_receiver *r, const struct sbw_msg *m, uint64_t now)
 {
 	if (!in_session(r, m))
@@ -460,10 +620,8 @@ static void on_data(struct sbb_receiver *r, const struct sbw_msg *m, uint64_t no
 	}
 	if (mac_zero(r->sender_mac))
 		memcpy(r->sender_mac, m->src_mac, 6);
-	if (m->u.data.frag_total == 0)
-		on_whole(r, m, now);
-	else
-		on_fragment(r, m, now);
+	dispatch(r, m, now);
+	drain(r, now);
 }
 
 void sbb_receiver_input(struct sbb_receiver *r, const struct sbw_msg *m, uint64_t now_ns)
@@ -527,20 +685,37 @@ static int emit_status(struct sbb_receiver *r, struct sbb_txframe *f, uint64_t n
 	return 1;
 }
 
-static int emit_nak(struct sbb_receiver *r, struct sbb_txframe *f, uint64_t now)
+/* The first gap between stored frames that starts at or after from. */
+static bool next_gap(const struct sbb_receiver *r, uint64_t from, uint64_t *a, uint64_t *b)
+{
+	uint64_t end = 0;
+
+	for (unsigned i = 0; i < r->ooo_n; i++) {
+		const struct sbb_ooo *e = ooo_at(r, i);
+
+		if (i > 0 && e->m.u.data.pos > end && end >= from) {
+			*a = end;
+			*b = e->m.u.data.pos;
+			return true;
+		}
+		if (i == 0 || e->end > end)
+			end = e->end;
+	}
+	return false;
+}
+
+static int emit_nak(struct sbb_receiver *r, struct sbb_txframe *f, uint64_t pos, uint64_t upto)
 {
 	struct sbw_msg m;
 
 	memset(&m, 0, sizeof(m));
 	sbw_begin(f->hdr, dest(r), r->cfg.src_mac, SBW_NAK, r->cfg.topic_id, r->session);
-	m.u.nak.pos = r->exp_pos;
-	m.u.nak.upto = r->gap_upto > r->exp_pos ? r->gap_upto : r->exp_pos;
+	m.u.nak.pos = pos;
+	m.u.nak.upto = upto;
 	f->hdr_len = (uint16_t)sbw_finish(f->hdr, &m, 0);
 	f->body = NULL;
 	f->body_len = 0;
 	f->body_pos = 0;
-	r->nak_upto = m.u.nak.upto;
-	r->nak_due = now + r->cfg.nak_interval_ns;
 	SBB_ENG_CTR(r, naks_tx, 1);
 	SBB_ENG_CTR(r, frames_tx, 1);
 	SBB_ENG_CTR(r, bytes_tx, f->hdr_len);
@@ -554,12 +729,39 @@ int sbb_receiver_next(struct sbb_receiver *r, struct sbb_txframe *f, uint64_t no
 			r->bp_wait = false;
 			r->status_now = true; /* the window opened */
 			r->nak_due = now_ns;
+			drain(r, now_ns);
 		} else {
 			r->nak_due = now_ns + r->cfg.nak_interval_ns;
 		}
 	}
-	if (r->synced && r->gap && !r->bp_wait && !r->resync_req && now_ns >= r->nak_due)
-		return emit_nak(r, f, now_ns);
+	if (r->synced && r->gap && !r->bp_wait && !r->resync_req && now_ns >= r->nak_due) {
+		/* A round: first the gap at E, [E, the lowest frame kept beyond
+		 * it) or [E, E) with none kept (no hint: resend from E), then
+		 * the gaps between kept frames. */
+		uint64_t upto = r->exp_pos;
+
+		for (unsigned i = 0; i < r->ooo_n; i++)
+			if (ooo_at(r, i)->m.u.data.pos > r->exp_pos) {
+				upto = ooo_at(r, i)->m.u.data.pos;
+				break;
+			}
+		r->nak_pos = r->exp_pos;
+		r->nak_upto = upto;
+		r->nak_next = upto;
+		r->nak_more = upto > r->exp_pos ? SBB_NAK_GAPS - 1 : 0;
+		r->nak_due = now_ns + r->cfg.nak_interval_ns;
+		return emit_nak(r, f, r->exp_pos, upto);
+	}
+	if (r->synced && r->gap && r->nak_more) {
+		uint64_t a, b;
+
+		if (next_gap(r, r->nak_next, &a, &b)) {
+			r->nak_more--;
+			r->nak_next = b;
+			return emit_nak(r, f, a, b);
+		}
+		r->nak_more = 0;
+	}
 	if (r->status_now || now_ns >= r->status_due)
 		return emit_status(r, f, now_ns);
 	return 0;
@@ -596,6 +798,8 @@ int sbb_receiver_init(struct sbb_receiver *r, const struct sb_seg *seg, const ch
 	memcpy(r->sender_mac, cfg->sender_mac, 6);
 	r->want = sb_ring_pub_next_seq(&r->pub);
 	r->status_now = true;
+	r->ooo_cap = cfg->ooo_max && cfg->ooo_max < SBB_OOO_MAX ? cfg->ooo_max : SBB_OOO_MAX;
+	ooo_clear(r);
 	return SB_OK;
 }
 

@@ -288,6 +288,53 @@ static void set_frontier(struct sbb_sender *s, uint64_t pos, uint64_t seq)
 	s->f_mid = false;
 }
 
+/* The send frontier proper (while a range is resent, the saved one). */
+struct front {
+	uint64_t pos, seq, rec;
+	uint32_t total;
+	bool mid;
+};
+
+static struct front front_of(const struct sbb_sender *s)
+{
+	struct front fr;
+
+	if (s->rt) {
+		fr.pos = s->sv_pos;
+		fr.seq = s->sv_seq;
+		fr.rec = s->sv_rec;
+		fr.total = s->sv_total;
+		fr.mid = s->sv_mid;
+	} else {
+		fr.pos = s->f_pos;
+		fr.seq = s->f_seq;
+		fr.rec = s->f_rec;
+		fr.total = s->f_total;
+		fr.mid = s->f_mid;
+	}
+	return fr;
+}
+
+/* Stop resending: back to the saved frontier (queued ranges stay). */
+static void rt_restore(struct sbb_sender *s)
+{
+	if (!s->rt)
+		return;
+	s->f_pos = s->sv_pos;
+	s->f_seq = s->sv_seq;
+	s->f_rec = s->sv_rec;
+	s->f_total = s->sv_total;
+	s->f_mid = s->sv_mid;
+	s->rt = false;
+}
+
+/* Forget every range (the frontier itself is about to move back). */
+static void rt_cancel(struct sbb_sender *s)
+{
+	rt_restore(s);
+	s->rtq_n = 0;
+}
+
 /* Where is the record with seq want?  Sets pos and seq: the boundary to
  * start at and the seq of the next data record there (== want unless it is
  * gone, or the receiver is ahead of us).  Starts from the highest boundary
@@ -395,6 +442,29 @@ static void frontier_corrupt(struct sbb_sender *s)
 	set_frontier(s, t, seq);
 }
 
+/* A read on the way failed.  Resending a range: give the range up (its
+ * receiver, told by the HEARTBEAT's oldest_pos, resyncs if it is gone) and
+ * resume the frontier; else the frontier's own remedies. */
+static void tx_lapped(struct sbb_sender *s)
+{
+	if (s->rt) {
+		rt_restore(s);
+		s->hb_now = true;
+		return;
+	}
+	frontier_lapped(s);
+}
+
+static void tx_corrupt(struct sbb_sender *s)
+{
+	if (s->rt) {
+		SBB_ENG_CTR(s, malformed, 1);
+		rt_restore(s);
+		return;
+	}
+	frontier_corrupt(s);
+}
+
 /* ------------------------------------------------------------ tethering */
 
 static void update_cursor(struct sbb_sender *s, uint64_t now)
@@ -493,10 +563,19 @@ static int resolve(struct sbb_sender *s, uint64_t pos, struct point *pt)
 	bool have_best = false;
 	struct rd r;
 
+	struct front fr = front_of(s);
+
 	memset(pt, 0, sizeof(*pt));
 	if (pos < oldest_intact(s))
 		return -2;
-	if (s->f_mid && pos > s->f_rec && pos < s->f_rec + s->f_total) {
+	if (fr.mid && pos > fr.rec && pos < fr.rec + fr.total) {
+		pt->pos = pos;
+		pt->mid = true;
+		pt->rec = fr.rec;
+		pt->total = fr.total;
+		pt->seq = fr.seq;
+		pt->seq_known = true;
+	} else if (s->rt && s->f_mid && pos > s->f_rec && pos < s->f_rec + s->f_total) {
 		pt->pos = pos;
 		pt->mid = true;
 		pt->rec = s->f_rec;
@@ -571,15 +650,207 @@ static struct sbb_peer *known_peer(struct sbb_sender *s, const uint8_t mac[6])
 	return NULL;
 }
 
+static void goto_point(struct sbb_sender *s, const struct point *pt)
+{
+	if (pt->mid) {
+		s->f_pos = pt->pos;
+		s->f_mid = true;
+		s->f_rec = pt->rec;
+		s->f_total = pt->total;
+		s->f_seq = pt->seq;
+	} else {
+		set_frontier(s, pt->pos, pt->seq);
+	}
+}
+
+static uint64_t nak_hold(const struct sbb_sender *s)
+{
+	uint64_t h = (s->srtt_ns ? s->srtt_ns + s->srtt_ns / 4 : s->cfg.heartbeat_ns) << s->rt_backoff;
+
+	return h < s->cfg.receiver_timeout_ns / 4 ? h : s->cfg.receiver_timeout_ns / 4;
+}
+
+static bool covers(const struct sbb_range *q, uint64_t pos, uint64_t upto, bool sel)
+{
+	return q->pos <= pos && (sel ? upto <= q->upto : pos < q->upto);
+}
+
+/* Is this NAK a repeat of one being answered?  Its range is being resent
+ * or waits to be, or was resent less than about a round trip ago (the
+ * NAK left the receiver before the resent frames reached it). */
+static bool nak_repeat(const struct sbb_sender *s, uint64_t pos, uint64_t upto, bool sel, uint64_t now)
+{
+	uint64_t hold = nak_hold(s);
+
+	if (s->rt && covers(&s->rt_cur, pos, upto, sel))
+		return true;
+	for (unsigned i = 0; i < s->rtq_n; i++)
+		if (covers(&s->rtq[i], pos, upto, sel))
+			return true;
+	for (unsigned i = 0; i < SBB_RT_RECENT; i++) {
+		const struct sbb_range *q = &s->recent[i];
+
+		if (q->ns && now - q->ns < hold && covers(q, pos, upto, sel))
+			return true;
+	}
+	return false;
+}
+
+/* A range resent again before its last resend was acknowledged: no sample
+ * from either (ambiguous, Karn), and the hold doubles until the next clean
+ * sample (the round trip is longer than we thought, or the resend was
+ * lost). */
+static void rt_remember(struct sbb_sender *s, uint64_t pos, uint64_t upto, bool sample, uint64_t now)
+{
+	struct sbb_range *q = &s->recent[s->recent_next];
+
+	for (unsigned i = 0; i < SBB_RT_RECENT && sample; i++) {
+		struct sbb_range *o = &s->recent[i];
+
+		if (o->ns && !o->sampled && o->pos < upto && pos < o->upto) {
+			o->sampled = true;
+			sample = false;
+			if (s->rt_backoff < 8)
+				s->rt_backoff++;
+		}
+	}
+
+	q->pos = pos;
+	q->upto = upto;
+	q->ns = now ? now : 1;
+	q->sampled = !sample;
+	s->recent_next = (s->recent_next + 1) % SBB_RT_RECENT;
+}
+
+/* A receiver's STATUS acknowledges q: a range it now has past gives a
+ * round-trip sample (the newest such range only: Karn), smoothed 1/8.
+ * Not NAKs: only the first of a round names the receiver's position, the
+ * others name later gaps.  The sample includes up to a status interval of
+ * the receiver's delay: holding repeats a little longer costs no data. */
+static void rtt_sample(struct sbb_sender *s, uint64_t q, uint64_t now)
+{
+	struct sbb_range *best = NULL;
+
+	for (unsigned i = 0; i < SBB_RT_RECENT; i++) {
+		struct sbb_range *r = &s->recent[i];
+
+		if (r->ns == 0 || r->sampled || q < r->upto || q - r->upto > s->cap)
+			continue;
+		r->sampled = true;
+		if (!best || r->ns > best->ns)
+			best = r;
+	}
+	if (best && now >= best->ns) {
+		uint64_t x = now - best->ns;
+
+		if (x > s->cfg.receiver_timeout_ns)
+			x = s->cfg.receiver_timeout_ns;
+		s->srtt_ns = s->srtt_ns ? s->srtt_ns - s->srtt_ns / 8 + x / 8 : x;
+		s->rt_backoff = 0;
+	}
+}
+
+/* Queue [pos, upto) to be resent, merged with what overlaps or touches it;
+ * full: it joins the last one (some bytes resent twice, none missed). */
+static void rtq_add(struct sbb_sender *s, uint64_t pos, uint64_t upto)
+{
+	unsigned i = 0;
+
+	while (i < s->rtq_n) {
+		struct sbb_range *q = &s->rtq[i];
+
+		if (pos <= q->upto && q->pos <= upto) {
+			pos = pos < q->pos ? pos : q->pos;
+			upto = upto > q->upto ? upto : q->upto;
+			memmove(q, q + 1, (s->rtq_n - i - 1) * sizeof(*q));
+			s->rtq_n--;
+			continue;
+		}
+		i++;
+	}
+	if (s->rtq_n == SBB_RTQ) {
+		struct sbb_range *q = &s->rtq[SBB_RTQ - 1];
+
+		pos = pos < q->pos ? pos : q->pos;
+		upto = upto > q->upto ? upto : q->upto;
+		s->rtq_n--;
+		rtq_add(s, pos, upto); /* may merge more: at most SBB_RTQ deep */
+		return;
+	}
+	for (i = 0; i < s->rtq_n && s->rtq[i].pos < pos; i++)
+		;
+	memmove(&s->rtq[i + 1], &s->rtq[i], (s->rtq_n - i) * sizeof(s->rtq[0]));
+	s->rtq[i].pos = pos;
+	s->rtq[i].upto = upto;
+	s->rtq[i].ns = 0;
+	s->rtq[i].sampled = false;
+	s->rtq_n++;
+}
+
+/* Start resending [pt->pos, upto), saving the frontier if not yet saved. */
+static void rt_begin(struct sbb_sender *s, const struct point *pt, uint64_t upto)
+{
+	if (!s->rt) {
+		s->sv_pos = s->f_pos;
+		s->sv_seq = s->f_seq;
+		s->sv_rec = s->f_rec;
+		s->sv_total = s->f_total;
+		s->sv_mid = s->f_mid;
+		s->rt = true;
+	}
+	s->rt_cur.pos = pt->pos;
+	s->rt_cur.upto = upto;
+	goto_point(s, pt);
+}
+
+/* The range being resent is done (or there is none): the next queued one
+ * that is still below the frontier and still in the ring, else the
+ * frontier. */
+static void rt_step(struct sbb_sender *s, uint64_t now)
+{
+	while (s->rt && s->f_pos >= s->rt_cur.upto) {
+		bool started = false;
+
+		rt_remember(s, s->rt_cur.pos, s->rt_cur.upto, true, now);
+		while (s->rtq_n && !started) {
+			struct sbb_range q = s->rtq[0];
+			struct point pt;
+			int rc;
+
+			memmove(&s->rtq[0], &s->rtq[1], (s->rtq_n - 1) * sizeof(s->rtq[0]));
+			s->rtq_n--;
+			if (q.pos >= s->sv_pos)
+				continue;
+			rc = resolve(s, q.pos, &pt);
+			if (rc == -2) {
+				s->hb_now = true;
+			} else if (rc < 0) {
+				SBB_ENG_CTR(s, malformed, 1);
+			} else {
+				rt_begin(s, &pt, q.upto < s->sv_pos ? q.upto : s->sv_pos);
+				started = true;
+			}
+		}
+		if (!started)
+			rt_restore(s);
+	}
+}
+
+/* NAK [pos, upto): upto > pos names the gap's end (the receiver holds what
+ * follows): resend that range, then resume at the frontier (selective
+ * repeat).  upto == pos (no hint): go-back-N from pos.  Repeats of a NAK
+ * being answered are ignored (nak_repeat). */
 static void on_nak(struct sbb_sender *s, const struct sbw_msg *m, uint64_t now)
 {
 	/* Receivers join with STATUS; a NAK from a stranger creates nothing
 	 * (it would gate the window with an unknown ack). */
 	struct sbb_peer *p = known_peer(s, m->src_mac);
-	uint64_t pos = m->u.nak.pos;
+	uint64_t pos = m->u.nak.pos, upto = m->u.nak.upto;
 	/* ACQUIRE pairs with the committers' RELEASE of tail. */
 	uint64_t t = sb_load_acquire(&s->prod->tail);
+	struct front fr = front_of(s);
 	struct point pt;
+	bool sel;
 	int rc;
 
 	SBB_ENG_CTR(s, naks_rx, 1);
@@ -587,8 +858,17 @@ static void on_nak(struct sbb_sender *s, const struct sbw_msg *m, uint64_t now)
 		p->last_ns = now;
 	if (m->h.session != s->session || pos > t)
 		return;
-	if (pos >= s->f_pos)
+	if (pos >= fr.pos)
 		return; /* not sent yet: it will be */
+	sel = upto > pos;
+	if (upto > fr.pos)
+		upto = fr.pos; /* beyond what we sent: everything up to the frontier */
+	if (nak_repeat(s, pos, upto, sel, now))
+		return;
+	if (sel && s->rt) {
+		rtq_add(s, pos, upto); /* resolved when its turn comes */
+		return;
+	}
 	rc = resolve(s, pos, &pt);
 	if (rc == -2) {
 		s->hb_now = true; /* its oldest_pos tells the receiver to resync */
@@ -598,15 +878,14 @@ static void on_nak(struct sbb_sender *s, const struct sbw_msg *m, uint64_t now)
 		SBB_ENG_CTR(s, malformed, 1);
 		return;
 	}
-	if (pt.mid) {
-		s->f_pos = pt.pos;
-		s->f_mid = true;
-		s->f_rec = pt.rec;
-		s->f_total = pt.total;
-		s->f_seq = pt.seq;
-	} else {
-		set_frontier(s, pt.pos, pt.seq);
+	if (sel) {
+		rt_begin(s, &pt, upto);
+		return;
 	}
+	/* Go-back-N: the frontier itself moves back; every range is in it. */
+	rt_cancel(s);
+	goto_point(s, &pt);
+	rt_remember(s, pt.pos, fr.pos, false, now);
 }
 
 static void on_status(struct sbb_sender *s, const struct sbw_msg *m, uint64_t now)
@@ -636,14 +915,21 @@ static void on_status(struct sbb_sender *s, const struct sbw_msg *m, uint64_t no
 		/* Rewind once per request: a receiver that keeps asking (its
 		 * answers are lost, or it refuses them) must not make everyone
 		 * else's stream restart every status interval. */
-		if (!again && (!s->f_mid ? pos < s->f_pos : pos <= s->f_rec))
-			set_frontier(s, pos, seq);
+		if (!again) {
+			struct front fr = front_of(s);
+
+			if (!fr.mid ? pos < fr.pos : pos <= fr.rec) {
+				rt_cancel(s);
+				set_frontier(s, pos, seq);
+			}
+		}
 		return;
 	}
 	p->want_seq = st->want_seq;
 	p->answered = false;
 	if (st->acked_pos > t)
 		return; /* acknowledges what we never had: ignore the ack */
+	rtt_sample(s, st->acked_pos, now);
 	if (!p->synced) {
 		p->synced = true;
 		p->acked = st->acked_pos;
@@ -701,12 +987,13 @@ static int emit_heartbeat(struct sbb_sender *s, struct sbb_txframe *f, uint64_t 
 {
 	struct sbw_msg m;
 	uint64_t lo = oldest_intact(s);
+	struct front fr = front_of(s);
 
 	memset(&m, 0, sizeof(m));
 	sbw_begin(f->hdr, s->cfg.dst_mac, s->cfg.src_mac, SBW_HEARTBEAT, s->cfg.topic_id, s->session);
-	m.u.hb.pos = s->f_pos;
-	m.u.hb.next_seq = s->f_seq;
-	m.u.hb.oldest_pos = lo < s->f_pos ? lo : s->f_pos;
+	m.u.hb.pos = fr.pos;
+	m.u.hb.next_seq = fr.seq;
+	m.u.hb.oldest_pos = lo < fr.pos ? lo : fr.pos;
 	f->hdr_len = (uint16_t)sbw_finish(f->hdr, &m, 0);
 	f->body = NULL;
 	f->body_len = 0;
@@ -837,11 +1124,11 @@ static int next_fragment(struct sbb_sender *s, struct sbb_txframe *f, uint64_t l
 	int k = rd_at(s, rec, &r);
 
 	if (k == RD_GONE) {
-		frontier_lapped(s);
+		tx_lapped(s);
 		return 0;
 	}
 	if (k != RD_DATA || r.seq != s->f_seq || SB_REC_HDR_SIZE + r.len != s->f_total) {
-		frontier_corrupt(s); /* cannot happen with an intact ring */
+		tx_corrupt(s); /* cannot happen with an intact ring */
 		return 0;
 	}
 	n = s->f_total - (uint32_t)foff;
@@ -851,7 +1138,7 @@ static int next_fragment(struct sbb_sender *s, struct sbb_txframe *f, uint64_t l
 		return -1; /* window */
 	end = rec + r.size;
 	if (!body_out(s, f, rec, s->f_pos, n, zero_copy)) {
-		frontier_lapped(s);
+		tx_lapped(s);
 		return 0;
 	}
 	next = foff + n == s->f_total ? trailing_skips(s, end) : end;
@@ -904,18 +1191,22 @@ static int next_data(struct sbb_sender *s, struct sbb_txframe *f, bool zero_copy
 
 		if (k == RD_SKIP || k == RD_GAP) {
 			p += r.size;
-			if (p - s->f_pos > s->cap)
+			if (p - s->f_pos > s->cap) {
+				rt_restore(s); /* resending: cannot happen below the frontier */
 				return 0;
+			}
 			continue;
 		}
-		if (k == RD_EMPTY)
+		if (k == RD_EMPTY) {
+			rt_restore(s);
 			return 0;
+		}
 		if (k == RD_GONE) {
-			frontier_lapped(s);
+			tx_lapped(s);
 			return 0;
 		}
 		if (k == RD_BAD) {
-			frontier_corrupt(s);
+			tx_corrupt(s);
 			return 0;
 		}
 		break;
@@ -924,9 +1215,9 @@ static int next_data(struct sbb_sender *s, struct sbb_txframe *f, bool zero_copy
 		/* Not the record we expected where we expected it: overrun
 		 * while we looked, or a corrupt ring. */
 		if (unsafe_at(s, p) && gone_at(s, p))
-			frontier_lapped(s);
+			tx_lapped(s);
 		else
-			frontier_corrupt(s);
+			tx_corrupt(s);
 		return 0;
 	}
 	first = p;
@@ -950,7 +1241,7 @@ static int next_data(struct sbb_sender *s, struct sbb_txframe *f, bool zero_copy
 				break;
 		}
 		if (SB_REC_HDR_SIZE + (uint64_t)r.len > s->max_body || body + r.size > s->max_body ||
-		    count == UINT16_MAX || (count > 0 && end + r.size > lim))
+		    count == UINT16_MAX || (count > 0 && (end + r.size > lim || (s->rt && end >= s->rt_cur.upto))))
 			break;
 		body += (uint32_t)r.size;
 		end += r.size;
@@ -961,7 +1252,7 @@ static int next_data(struct sbb_sender *s, struct sbb_txframe *f, bool zero_copy
 	}
 	end = trailing_skips(s, end);
 	if (!body_out(s, f, first, first, body, zero_copy)) {
-		frontier_lapped(s);
+		tx_lapped(s);
 		return 0;
 	}
 	data_hdr(s, f, s->f_pos, end, seq0, (uint16_t)count, 0, 0);
@@ -1001,7 +1292,7 @@ static void catch_up(struct sbb_sender *s, uint64_t now)
 		if (p->acked < lo)
 			lo = p->acked;
 	}
-	if (!any || s->f_mid || lo <= s->f_pos)
+	if (!any || s->rt || s->f_mid || lo <= s->f_pos)
 		return;
 	if (seq_at(s, lo, &q) == 0)
 		set_frontier(s, lo, q);
@@ -1014,6 +1305,7 @@ int sbb_sender_next(struct sbb_sender *s, struct sbb_txframe *f, bool zero_copy,
 
 	for (unsigned i = 0; i < SBB_MAX_RECEIVERS; i++)
 		any_live |= live(s, &s->peer[i], now_ns);
+	rt_step(s, now_ns);
 	catch_up(s, now_ns);
 	update_cursor(s, now_ns);
 	for (unsigned pass = 0; pass < 2; pass++) {
@@ -1032,6 +1324,7 @@ int sbb_sender_next(struct sbb_sender *s, struct sbb_txframe *f, bool zero_copy,
 		rc = next_data(s, f, zero_copy, now_ns);
 		if (rc == 1) {
 			s->window_closed = false;
+			rt_step(s, now_ns);
 			return 1;
 		}
 		if (rc < 0) {
@@ -1042,7 +1335,7 @@ int sbb_sender_next(struct sbb_sender *s, struct sbb_txframe *f, bool zero_copy,
 		}
 		/* rc == 0: nothing to send, or a SETUP was queued: look again */
 	}
-	if (!any_live && !s->f_mid && now_ns - s->last_setup_ns >= s->cfg.setup_ns)
+	if (!any_live && !s->rt && !s->f_mid && now_ns - s->last_setup_ns >= s->cfg.setup_ns)
 		return emit_setup(s, f, s->cfg.dst_mac, s->f_pos, s->f_seq, 0, now_ns);
 	if (now_ns - s->last_tx_ns >= s->cfg.heartbeat_ns)
 		return emit_heartbeat(s, f, now_ns);

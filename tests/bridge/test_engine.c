@@ -18,8 +18,11 @@
  * seq == the sender's seq (== index: one publisher from seq 0), and it sums
  * view.lost, so that "published == delivered + lost" is checked exactly.
  *
- * Record counts: argv[1], else $SB_ENGINE_RECORDS, else 200000 for the big
- * cases (smaller cases scale from it).
+ * Record counts: argv[1], else $SB_STRESS_RECORDS (tu_stress_records), else
+ * 200000 for the big cases (smaller cases scale from it).
+ *
+ * The link delivers a frame in the tick it was sent unless a case sets a
+ * delay (ticks each way): then the round trip is 2 * delay ticks.
  */
 #include "../shm/test_util.h" /* test_util_dep links it but exports no include dir */
 
@@ -131,6 +134,7 @@ struct lframe {
 	uint64_t body_pos;
 	bool zc;               /* tx_done owed when this entry is delivered or dropped */
 	bool corrupt;
+	uint64_t at;           /* deliver at this tick or later */
 };
 
 struct queue {
@@ -140,6 +144,8 @@ struct queue {
 	bool have_held;
 	struct sbb_fault fault;
 	uint64_t drops;
+	uint64_t data_drops;   /* DATA frames the injector dropped */
+	unsigned delay;        /* ticks from send to delivery */
 };
 
 struct world;
@@ -168,6 +174,9 @@ struct world {
 	uint64_t target;             /* records to publish */
 	uint64_t drop_seq;           /* drop the first DATA frame carrying this seq (UINT64_MAX: none) */
 	unsigned garbage;            /* inject a garbage frame every this many ticks (0: never) */
+	unsigned delay;              /* link delay each way, ticks (0: same tick) */
+	unsigned nak_ticks;          /* receivers' nak_interval (0: 100 ticks) */
+	uint32_t ooo_max;            /* receivers' out-of-order store (0: default) */
 
 	/* state */
 	struct sb_seg a, b[MAXR];
@@ -255,6 +264,7 @@ static void q_push_raw(struct world *w, struct queue *q, const struct lframe *f)
 		return;
 	}
 	fr_copy(&q->q[(q->head + q->n) % QCAP], f);
+	q->q[(q->head + q->n) % QCAP].at = w->tick + q->delay;
 	q->n++;
 }
 
@@ -264,6 +274,8 @@ static void q_send(struct world *w, struct queue *q, struct lframe *f)
 	unsigned a = sbb_fault_on(&q->fault) ? sbb_fault_decide(&q->fault) : SBB_FAULT_PASS;
 
 	if (a & SBB_FAULT_DROP) {
+		if (f->len > SBW_ETH_HLEN + 3 && f->buf[SBW_ETH_HLEN + 3] == SBW_DATA)
+			q->data_drops++;
 		if (f->zc)
 			owe_done(w, f->body_pos, w->zc_delay);
 		return;
@@ -298,6 +310,9 @@ static void q_deliver(struct world *w, struct queue *q, unsigned to, deliver_fn 
 		uint32_t len = f->len;
 		struct sbw_msg m;
 		enum sbw_err e;
+
+		if (f->at > w->tick)
+			break; /* FIFO with one delay: the rest is later still */
 
 		memcpy(w->scratch, f->buf, f->len);
 		if (f->body) {
@@ -403,7 +418,8 @@ static void receiver_cfg(const struct world *w, unsigned i, struct sbb_receiver_
 	c->topic_id = sbw_topic_id(TOPIC);
 	memcpy(c->src_mac, mac_b[i], 6);
 	c->tethered = w->tethered_rx;
-	c->nak_interval_ns = 100 * TICK_NS;
+	c->nak_interval_ns = (w->nak_ticks ? w->nak_ticks : 100) * TICK_NS;
+	c->ooo_max = w->ooo_max;
 	c->status_interval_ns = 50 * TICK_NS;
 	c->ack_every = w->ring_b / 8;
 }
@@ -437,6 +453,7 @@ static void setup_world(struct world *w)
 		w->down_fault.seed ^= seed_mix;
 	w->rng ^= seed_mix;
 	q_init(&w->up, &w->up_fault);
+	w->up.delay = w->delay;
 	for (unsigned i = 0; i < w->nrx; i++) {
 		struct sbb_fault_cfg fc = w->down_fault;
 
@@ -451,6 +468,7 @@ static void setup_world(struct world *w)
 						SB_START_OLDEST, SB_WAIT_SPIN),
 			     SB_OK);
 		q_init(&w->down[i], &fc);
+		w->down[i].delay = w->delay;
 	}
 	w->pubbuf = malloc(8192);
 	w->done = calloc(QCAP * 2, sizeof(*w->done));
@@ -1118,6 +1136,100 @@ static void test_engine_dead_receiver_stops_gating(void **state)
 	free_world(w);
 }
 
+/* Selective repeat: each lost DATA frame costs about one resent frame
+ * (not everything after it), at 5% and at 30% loss, and the stream still
+ * arrives whole and in order.  Returns the ticks it took. */
+static uint64_t run_lossy(uint32_t drop, uint64_t seed, unsigned delay, unsigned nak_ticks, uint32_t ooo_max,
+			  uint64_t *retx, uint64_t *drops, uint64_t *naks)
+{
+	struct world *w = new_world();
+	uint64_t ticks;
+
+	w->target = scaled(4, 2000);
+	w->delay = delay;
+	w->nak_ticks = nak_ticks;
+	w->ooo_max = ooo_max;
+	if (drop) {
+		w->down_fault = (struct sbb_fault_cfg){ .drop = drop, .seed = seed };
+		w->up_fault = (struct sbb_fault_cfg){ .drop = drop, .seed = seed + 1 };
+	}
+	setup_world(w);
+	run(w, max_ticks_for(w) * 4);
+	assert_complete(w);
+	ticks = w->tick;
+	*retx = sbb_sender_counters(w->s)->retransmits;
+	*drops = w->down[0].data_drops;
+	*naks = sbb_sender_counters(w->s)->naks_rx;
+	if (getenv("SB_ENGINE_VERBOSE") || getenv("SB_ENGINE_EFFICIENCY"))
+		print_message("drop %u/10000 delay %u nak %u ooo %u: ticks %llu data drops %llu retransmits %llu "
+			      "naks_rx %llu\n",
+			      drop, delay, nak_ticks, ooo_max, (unsigned long long)ticks, (unsigned long long)*drops,
+			      (unsigned long long)*retx, (unsigned long long)*naks);
+	free_world(w);
+	return ticks;
+}
+
+static void test_engine_selective_repeat_efficiency(void **state)
+{
+	uint64_t retx, drops, naks, clean, lossy;
+
+	(void)state;
+	clean = run_lossy(0, 0, 0, 0, 0, &retx, &drops, &naks);
+	assert_int_equal(retx, 0);
+	lossy = run_lossy(500, 121, 0, 0, 0, &retx, &drops, &naks);
+	assert_true(drops > 0);
+	assert_true(retx <= 3 * drops);
+	assert_true(lossy <= 2 * clean); /* at least half the clean rate */
+	lossy = run_lossy(3000, 123, 0, 0, 0, &retx, &drops, &naks);
+	assert_true(drops > 0);
+	assert_true(retx <= 3 * drops);
+	(void)lossy;
+}
+
+/* The round trip is far above nak_interval: the receiver repeats each NAK
+ * several times before the answer can arrive, and the repeats resend
+ * nothing more. */
+static void test_engine_repeated_naks_ignored(void **state)
+{
+	uint64_t retx, drops, naks;
+
+	(void)state;
+	run_lossy(200, 131, 300, 20, 0, &retx, &drops, &naks);
+	assert_true(drops > 0);
+	assert_true(naks > 4 * drops); /* the repeats did come */
+	assert_true(retx <= 3 * drops);
+}
+
+/* A store of two frames: most frames beyond a gap are dropped, and the
+ * stream still recovers (the NAKs then name what was dropped too). */
+static void test_engine_ooo_store_full(void **state)
+{
+	uint64_t retx, drops, naks;
+
+	(void)state;
+	run_lossy(500, 141, 0, 0, 2, &retx, &drops, &naks);
+	assert_true(retx >= drops / 2);
+	run_lossy(500, 143, 20, 0, 1, &retx, &drops, &naks);
+}
+
+/* Reordering without loss: frames held back and released by the injector
+ * are kept and used; nothing is resent. */
+static void test_engine_reorder_no_retransmit(void **state)
+{
+	struct world *w = new_world();
+
+	(void)state;
+	w->target = scaled(4, 2000);
+	w->down_fault = (struct sbb_fault_cfg){ .reorder = 1000, .seed = 151 };
+	w->up_fault = (struct sbb_fault_cfg){ .reorder = 1000, .seed = 152 };
+	setup_world(w);
+	run(w, max_ticks_for(w));
+	assert_complete(w);
+	assert_true(sbb_receiver_counters(w->r[0])->out_of_order > 0);
+	assert_int_equal(sbb_sender_counters(w->s)->retransmits, 0);
+	free_world(w);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -1136,6 +1248,10 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_engine_jumbo_aligned),
 		cmocka_unit_test(test_engine_tiny_window),
 		cmocka_unit_test(test_engine_dead_receiver_stops_gating),
+		cmocka_unit_test(test_engine_selective_repeat_efficiency),
+		cmocka_unit_test(test_engine_repeated_naks_ignored),
+		cmocka_unit_test(test_engine_ooo_store_full),
+		cmocka_unit_test(test_engine_reorder_no_retransmit),
 	};
 
 	n_records = tu_stress_records(argc, argv, 200000);
