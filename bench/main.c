@@ -41,6 +41,8 @@ static const struct scenario_def scenarios[] = {
 	  "paired rounds: the limit vs pingpong (and --via-daemon, ZeroMQ, iceoryx when present)" },
 	{ "crosshost", scenario_crosshost, { 64 }, 1,
 	  "paired rounds across two network namespaces: the DPDK bridge vs raw DPDK and kernel UDP" },
+	{ "recovery", scenario_recovery, { 64 }, 1,
+	  "SIGKILLed tethered subscriber -> blocked publisher's next claim; ping-pong while shmbusd restarts" },
 };
 #define N_SCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
 
@@ -62,7 +64,8 @@ static void usage(FILE *f)
 		"                      (throughput, default 20000000); compare: total per side, split over\n"
 		"                      rounds (default 1000000 per round); k/M suffixes: 1e3/1e6\n"
 		"  --warmup N          unmeasured round trips/messages before each run (default 100000)\n"
-		"  --rounds N          compare: paired rounds (default 7, at least 5 recommended)\n"
+		"  --rounds N          compare: paired rounds (default 7, at least 5 recommended);\n"
+		"                      recovery: subscriber kills (default 20)\n"
 		"  --retries N         compare: re-run a pair disturbed by other load or steal (default 2)\n"
 		"  --ring-size N       ring capacity of each segment, power of two (default 4M)\n"
 		"  --align N           record alignment of the segments: 8 (dense, default) .. 128\n"
@@ -400,6 +403,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	o.scenario = s->name;
+	if (s->fn == scenario_recovery)
+		o.rounds = 20;
 	optind = 2;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", long_opts, &idx)) != -1) {

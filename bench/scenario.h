@@ -54,6 +54,12 @@ int scenario_crosshost(const struct bench_opts *o);
  * dashes; arg NULL for flags.  Returns 0 or -1 (message printed). */
 int crosshost_parse_option(const char *name, const char *arg);
 
+/* Issue 3's recovery times: a SIGKILLed tethered subscriber vs the blocked
+ * publisher's next claim, and a ping-pong through shmbusd while it is
+ * SIGKILLed and restarted (scenario_recovery.c).  Starts its own shmbusd
+ * ($SHMBUSD, else next to shmbus-bench); BENCH_SKIP if there is none. */
+int scenario_recovery(const struct bench_opts *o);
+
 /* A scenario's "cannot run here" result: shmbus-bench exits with it (the
  * test suites' "skipped"). */
 #define BENCH_SKIP 77
