@@ -435,7 +435,7 @@ static int bridge_slot(struct xh_env *e, struct xh_acc *a, unsigned i, uint32_t 
 		rc = netns_set_loss(&e->net, x->loss_pct);
 		if (rc == 0)
 			rc = stream_slot(e, a, i, TP_LOSSY, size, tp_count);
-		if (rc == 0) {
+		if (e->net.loss) { /* also after a failed run: was the loss real? */
 			long long d = netns_loss_dropped(&e->net);
 
 			if (d >= 0) {
