@@ -803,37 +803,46 @@ static void rt_begin(struct sbb_sender *s, const struct point *pt, uint64_t upto
 	goto_point(s, pt);
 }
 
-/* The range being resent is done (or there is none): the next queued one
- * that is still below the frontier and still in the ring, else the
- * frontier. */
+/* Start the next queued range that is still below the frontier and still
+ * in the ring.  Returns true if one was started. */
+static bool rt_next_queued(struct sbb_sender *s)
+{
+	while (s->rtq_n) {
+		struct sbb_range q = s->rtq[0];
+		uint64_t front = front_of(s).pos;
+		struct point pt;
+		int rc;
+
+		memmove(&s->rtq[0], &s->rtq[1], (s->rtq_n - 1) * sizeof(s->rtq[0]));
+		s->rtq_n--;
+		if (q.pos >= front)
+			continue;
+		rc = resolve(s, q.pos, &pt);
+		if (rc == -2) {
+			s->hb_now = true;
+		} else if (rc < 0) {
+			SBB_ENG_CTR(s, malformed, 1);
+		} else {
+			rt_begin(s, &pt, q.upto < front ? q.upto : front);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The range being resent is done: the next queued one, else the frontier.
+ * Also starts queued ranges that a resend given up on the way (tx_lapped,
+ * tx_corrupt, an empty read) left behind: a queued range is always served,
+ * so nak_repeat() may ignore NAKs for it without stalling the stream. */
 static void rt_step(struct sbb_sender *s, uint64_t now)
 {
 	while (s->rt && s->f_pos >= s->rt_cur.upto) {
-		bool started = false;
-
 		rt_remember(s, s->rt_cur.pos, s->rt_cur.upto, true, now);
-		while (s->rtq_n && !started) {
-			struct sbb_range q = s->rtq[0];
-			struct point pt;
-			int rc;
-
-			memmove(&s->rtq[0], &s->rtq[1], (s->rtq_n - 1) * sizeof(s->rtq[0]));
-			s->rtq_n--;
-			if (q.pos >= s->sv_pos)
-				continue;
-			rc = resolve(s, q.pos, &pt);
-			if (rc == -2) {
-				s->hb_now = true;
-			} else if (rc < 0) {
-				SBB_ENG_CTR(s, malformed, 1);
-			} else {
-				rt_begin(s, &pt, q.upto < s->sv_pos ? q.upto : s->sv_pos);
-				started = true;
-			}
-		}
-		if (!started)
+		if (!rt_next_queued(s))
 			rt_restore(s);
 	}
+	if (!s->rt && s->rtq_n)
+		rt_next_queued(s);
 }
 
 /* NAK [pos, upto): upto > pos names the gap's end (the receiver holds what
