@@ -4,31 +4,41 @@
  *
  * The engines know rings and frames, not DPDK: the worker (worker.c) feeds
  * them parsed frames (wire.h) and sends what they produce.  So the whole
- * protocol (batching, fragmentation, go-back-N retransmission from the ring,
- * NAKs, heartbeats, flow control, resynchronisation) is tested in-process
- * over a lossy in-memory link (tests/bridge/), under ASan and TSan, and the
- * same code runs over af_packet and real NICs.
+ * protocol (batching, fragmentation, selective-repeat retransmission from
+ * the ring, NAKs, heartbeats, flow control, resynchronisation) is tested
+ * in-process over a lossy in-memory link (tests/bridge/), under ASan and
+ * TSan, and the same code runs over af_packet and real NICs.  The design
+ * notes are at the top of engine_tx.c and engine_rx.c.
  *
  * Sender (export): a subscriber on the local ring.  It sends records from
  * its send frontier, at most `window` bytes beyond the lowest position its
- * receivers acknowledged; a NAK rewinds the send frontier to the NAKed
- * position (go-back-N); the ring between the ack frontier and the send
- * frontier is the retransmit window.  Tethered: the sender's ring cursor is
- * held at the lowest acknowledged position of the live receivers that asked
- * to be tethered, so the local publisher feels remote back-pressure and
- * nothing a receiver still needs is overwritten.  Untethered: the cursor
- * follows the send frontier and a retransmit request for a position the
- * ring has already overwritten is answered with SETUP (start at the oldest
- * intact record, `lost` = exact count of records gone).
+ * receivers acknowledged; the ring between the ack frontier and the send
+ * frontier is the retransmit window.  A NAK [pos, upto) with upto > pos
+ * has just that range resent, then the stream resumes at the frontier
+ * (selective repeat; ranges NAKed meanwhile wait, sorted and merged, at
+ * most 16); upto == pos (no hint) moves the send frontier back to pos
+ * (go-back-N).  A NAK for a range being resent, queued, or resent less
+ * than a hold ago (about a round trip, measured from STATUS acks) is a
+ * repeat and ignored.  Tethered: the sender's ring cursor is held at the
+ * lowest acknowledged position of the live receivers that asked to be
+ * tethered, so the local publisher feels remote back-pressure and nothing
+ * a receiver still needs is overwritten.  Untethered: the cursor follows
+ * the send frontier; a NAK for a position the ring has already overwritten
+ * is answered with a HEARTBEAT whose oldest_pos sends the receiver into
+ * RESYNC, and its SETUP starts at the oldest intact record with `lost` =
+ * the exact count of records gone.
  *
  * Receiver (import): the only (exclusive) publisher of the local ring of the
- * same topic.  It accepts bytes in order only (expected position), writes
- * each record into its ring with the sender's sequence number (fragments go
- * straight into the claimed record), drops duplicates, NAKs gaps (repeated
- * every nak_interval until filled), and sends STATUS (ack, window) every
- * status_interval and after every `ack_every` bytes.  A receiver without a
- * session (just started, or restarted) sends STATUS with SBW_S_RESYNC and
- * want_seq = its ring's next sequence number; the sender answers SETUP.
+ * same topic.  It commits records in order only (expected position), each
+ * with the sender's sequence number (fragments go straight into the claimed
+ * record), drops duplicates, keeps up to `ooo_max` frames beyond a gap in a
+ * preallocated store and replays them once the gap is filled, NAKs each gap
+ * as [pos, upto) (upto: the lowest frame kept beyond it; pos when none is,
+ * meaning go-back-N), repeated every nak_interval until filled, and sends
+ * STATUS (ack, window, want_seq) every status_interval and after every
+ * `ack_every` bytes.  A receiver without a session (just started, or
+ * restarted) sends STATUS with SBW_S_RESYNC and want_seq = its ring's next
+ * sequence number; the sender answers SETUP.
  *
  * Threading: each engine belongs to one worker thread.  Counters are plain
  * uint64_t written by that thread and read relaxed by the daemon for STATS
@@ -75,6 +85,8 @@ struct sbb_counters {
 	uint64_t backpressure;             /* receiver: local ring full; sender: window closed */
 	uint64_t zero_copy_frames;         /* DATA frames whose body pointed into the ring */
 	uint64_t copied_frames;
+	uint64_t ooo_stored;               /* receiver: DATA frames kept beyond a gap */
+	uint64_t naks_ignored;             /* sender: NAKs repeating a range being answered */
 };
 
 /* ------------------------------------------------------------------ sender */

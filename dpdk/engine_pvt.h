@@ -3,8 +3,10 @@
  * engine_tx.c and engine_rx.c; everyone else sees struct sbb_sender and
  * struct sbb_receiver as opaque and sizes them with sbb_*_size()).
  *
- * The design notes (positions, fragments, NAK answers, window, resync and
- * loss accounting) are at the top of engine_tx.c and engine_rx.c.
+ * The design notes (positions, fragments, selective repeat: the receiver's
+ * out-of-order store and NAK rounds, the sender's resend queue and repeat
+ * suppression; window, resync and loss accounting) are at the top of
+ * engine_tx.c and engine_rx.c.
  */
 #ifndef SBB_ENGINE_PVT_H
 #define SBB_ENGINE_PVT_H

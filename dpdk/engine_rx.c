@@ -10,7 +10,7 @@
  * in the sender's ring at or below where that record starts; exactly there
  * after every whole frame).  Acceptance is decided by sequence numbers, not
  * positions: a whole-record frame is taken iff first_seq <= W <= its last
- * seq (records below W are skipped: a partial overlap after a go-back-N
+ * seq (records below W are skipped: a partial overlap after a
  * retransmission with other frame boundaries), a first fragment iff its
  * seq == W, a continuation iff it continues the open record at exactly
  * the byte we have (or overlaps it: the part already had is skipped).
@@ -19,10 +19,39 @@
  * byte after a fragment) once a frame is fully taken; it is what NAK and
  * STATUS name: the sender can always resend from it.
  *
- * Loss.  A frame that is not next (first seq > W, a continuation beyond our
- * byte) is out_of_order and dropped: NAK(E) at once, then every
- * nak_interval until E moves.  Frames below W are duplicates.  A HEARTBEAT
- * whose pos is beyond E reveals tail loss (NAK).  A HEARTBEAT whose
+ * Out-of-order store.  A frame that is not next (first seq > W, a
+ * continuation beyond our byte) is out_of_order.  Rather than drop it and
+ * have the sender resend everything after the loss, the receiver keeps it
+ * in a store of ooo_max preallocated slots (cfg; 0 or more than
+ * SBB_OOO_MAX: SBB_OOO_MAX), sorted by position: the parsed frame and a
+ * copy of its body (ooo_stored).  Only plausible frames are kept: beyond E
+ * by at most two rings and a frame, whole records validated first
+ * (garbage must neither hold a slot nor name a gap); one at a position
+ * already stored is a duplicate.  Full: a frame below the highest stored
+ * one evicts it (a lower frame is needed sooner), a higher one is dropped.
+ * Whenever the stream may have moved (after every DATA, when back-pressure
+ * ends) the store is drained: frames that now continue the stream are
+ * replayed through the ordinary path (none is stored meanwhile), frames
+ * wholly below it are dropped as duplicates; a pass stops at the first
+ * frame beyond E.  The store is emptied on every SETUP adopted and every
+ * unsync: positions from before a jump mean nothing after it.
+ *
+ * NAK.  A gap at E (a frame beyond it, a HEARTBEAT whose pos or next_seq
+ * is beyond it: tail loss, stored frames left after a drain) is NAKed at
+ * once, unless E has not moved since the last round or still lies inside
+ * the gap that round named first (its repair is under way), and then
+ * every nak_interval until E moves: NAKs and resends can be lost, and the
+ * sender ignores the repeats that come before its resend could have
+ * arrived.  A round names first [E, upto), upto = the position of the
+ * lowest stored frame beyond E: the sender resends just that range.  With
+ * none stored, upto = E: no hint, and the sender goes back N from E.  So a
+ * store that is full or tiny costs efficiency, never data: what it could
+ * not keep is named later, as a gap before the next frame kept, or by a
+ * go-back-N NAK once nothing is kept beyond E.  After a hinted first gap,
+ * one per sbb_receiver_next() call, up to SBB_NAK_GAPS - 1 = 15 further
+ * gaps between stored frames, [end of the frames stored below, pos of the
+ * next stored frame), in position order: a burst of losses is repaired in
+ * one round trip.  Frames below W are duplicates.  A HEARTBEAT whose
  * oldest_pos is above our committed frontier says the sender's ring no
  * longer holds what we need: we ask for W with STATUS+RESYNC (in session)
  * and the sender answers with a SETUP at the oldest record it has.
@@ -61,7 +90,8 @@
  * SBW_S_TETHERED; it goes out every status_interval and after ack_every
  * accepted bytes.  Local ring full (a tethered local subscriber lags): the
  * frame is dropped, counted as backpressure, and once the ring has room
- * again for what was refused the receiver NAKs E: nothing is lost.
+ * again for what was refused the receiver drains its store and NAKs E:
+ * nothing is lost.
  *
  * Nothing here allocates after init or makes a system call.
  */
@@ -222,6 +252,7 @@ static void ooo_keep(struct sbb_receiver *r, const struct sbw_msg *m)
 	memcpy(e->body, m->body, m->body_len);
 	e->m.body = NULL;
 	e->end = frame_end(m);
+	SBB_ENG_CTR(r, ooo_stored, 1);
 }
 
 /* A frame beyond E: counted, kept if possible, and the gap NAKed. */

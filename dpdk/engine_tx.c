@@ -1,6 +1,7 @@
 /*
  * engine_tx.c - the bridge's sender: one exported topic's ring -> DATA
- * frames, retransmitted from the ring on NAK (engine.h has the contract).
+ * frames; the ranges receivers NAK are resent from the ring (selective
+ * repeat; engine.h has the contract).
  *
  * Design notes
  *
@@ -15,26 +16,76 @@
  * record whose 16 + len bytes do not fit one frame's body goes out as
  * fragments: fragment k carries record bytes [frag_off, frag_off + n) with
  * pos = record start + frag_off (docs/wire.md: rec_pos = pos - frag_off),
- * frag_total = 16 + len, and next_pos = the end of the whole record (plus
- * committed skips), in every fragment.  The receiver's expected position
+ * frag_total = 16 + len, and next_pos = the end of the whole record in
+ * every fragment (the last one's plus the skips committed after it: only
+ * it moves the receiver there).  The receiver's expected position
  * after a non-last fragment is pos + n: the only positions a receiver ever
  * names are frame starts, ends of whole frames and those mid-record points.
  *
- * NAK.  Go-back-N: the send frontier moves back to the NAKed position and
- * everything from there is sent again (SBW_F_RETRANSMIT, counted).  A NAK
- * into the middle of a fragmented record resumes that record at that byte
- * (frag_off = pos - record start), so a long record is never restarted from
- * its header after a loss.  To tell a boundary from a mid-record point the
- * sender looks the position up among the last SBB_HIST frames it sent
- * (their starts and ends, O(SBB_HIST) compares); failing that it walks the
- * record headers from the best boundary it knows below the position (a
- * receiver's acknowledged position, the oldest lap boundary): O(records
- * walked), at most the bytes between that boundary and the NAK.  A NAK for
- * bytes the ring no longer holds (untethered: overwritten) is answered with
- * an immediate HEARTBEAT whose oldest_pos is above the receiver's position;
- * the receiver then asks for its next seq with STATUS+RESYNC and gets a
- * SETUP with the exact loss (below).  A NAK at or beyond the frontier
- * changes nothing.
+ * NAK: selective repeat.  A NAK names a gap [pos, upto) of one receiver's
+ * stream (engine_rx.c).  upto > pos: the receiver holds the frames from
+ * upto on (its out-of-order store), so only [pos, upto) is resent
+ * (SBW_F_RETRANSMIT, counted in retransmits) and then the stream resumes
+ * where it was: the send frontier is saved (sv_*), the f_* cursor walks the
+ * range (a run of whole records stops at its end) and the frontier comes
+ * back once the range is done.  A loss therefore costs its own bytes, not
+ * everything sent after it.  upto == pos is no hint (the receiver keeps
+ * nothing beyond the gap: its store is empty, or too full or too small to
+ * have kept anything there): go-back-N, the send frontier moves back to
+ * pos and everything from there is sent again; a range being resent and
+ * the queue are dropped, they lie in what is resent anyway.  upto beyond
+ * the frontier is clipped to it; a NAK at or beyond the frontier (not sent
+ * yet: it will be), beyond tail or of another session changes nothing.  A NAK
+ * from an unknown MAC is answered but creates no receiver (it would gate
+ * the window with an unknown ack).
+ *
+ * Queue.  A selective NAK that arrives while a range is being resent waits
+ * in rtq: at most SBB_RTQ ranges, sorted by pos, each merged with what it
+ * overlaps or touches; when full, a newcomer merges into the last one
+ * (some bytes resent twice, none missed).  A queued range is resolved when
+ * its turn comes, against the frontier of that moment (dropped if at or
+ * beyond it, upto clipped).  A queued range is always served, also when
+ * the resend before it was given up on the way: the suppression below
+ * ignores NAKs for queued ranges, so an orphaned one would stall its
+ * receiver for good.
+ *
+ * Repeats.  A receiver repeats its NAKs every nak_interval until the gap is
+ * filled, and a repeat often leaves before the resent frames arrive;
+ * answering each would resend a range several times per round trip.  So
+ * a NAK is ignored (naks_ignored) if its range is being resent, is queued,
+ * or was resent less than a hold ago (the last SBB_RT_RECENT ranges are
+ * remembered with the time their last frame went out, go-back-N rewinds
+ * [pos, old frontier) with the time they began).  A selective NAK must lie
+ * wholly inside such a range, a go-back-N NAK's pos inside it.  hold =
+ * srtt x 1.25 (heartbeat_ns before the first sample), doubled per
+ * ambiguous resend up to 8 times, at most receiver_timeout / 4, so a lost
+ * resend is always asked for again and answered.  srtt
+ * is smoothed 1/8 from STATUS acks: a STATUS whose acked_pos reaches past a
+ * remembered range samples now - its send time (the newest such range
+ * only) and resets the backoff.  Not from NAKs: only the first NAK of a
+ * round names the receiver's position.  The sample includes up to a
+ * status interval of receiver delay; holding a little longer costs no
+ * data.  Karn: a range resent again before its previous resend was
+ * sampled gives no sample from either, and doubles the hold (the round
+ * trip is longer than we thought, or the resend was lost); go-back-N
+ * rewinds give none either.
+ *
+ * Resolving a position.  A NAK into the middle of a fragmented record
+ * resumes that record at that byte (frag_off = pos - record start), so a
+ * long record is never restarted from its header after a loss.  To tell a
+ * boundary from a mid-record point the sender looks the position up among
+ * the last SBB_HIST frames it sent (their starts and ends, O(SBB_HIST)
+ * compares); failing that it walks the record headers from the best
+ * boundary it knows below the position (a receiver's acknowledged
+ * position, the oldest lap boundary): O(records walked), at most the bytes
+ * between that boundary and the NAK.  A NAK, or a queued range, for bytes
+ * the ring no longer holds (untethered: overwritten) is answered with an
+ * immediate HEARTBEAT whose oldest_pos is above the receiver's position
+ * (any gap of a receiver lies above its own position); the receiver then
+ * asks for its next seq with STATUS+RESYNC and gets a SETUP with the exact
+ * loss (below).  A resend whose read fails on the way (overwritten
+ * meanwhile) is given up the same way and the frontier resumes; one that
+ * meets a corrupt header is given up and counted malformed.
  *
  * Window.  The sender sends only while the end of the next frame stays at
  * or below min over live receivers of (acked + min(cfg.window, advertised
@@ -45,7 +96,8 @@
  * the first fragment and acks only whole records).  The window closing is
  * counted once per closing (backpressure).  No DATA goes out while no
  * receiver is known: a receiver always speaks first (STATUS+RESYNC), and a
- * RESYNC moves the frontier back once per request, not per repetition.
+ * RESYNC moves the frontier back (dropping any range) once per request,
+ * not per repetition.
  *
  * Ring access.  The sender owns a subscriber slot but reads records at
  * positions of its own (frontier, NAKs, resync scans) with the ring's own
@@ -872,8 +924,10 @@ static void on_nak(struct sbb_sender *s, const struct sbw_msg *m, uint64_t now)
 	sel = upto > pos;
 	if (upto > fr.pos)
 		upto = fr.pos; /* beyond what we sent: everything up to the frontier */
-	if (nak_repeat(s, pos, upto, sel, now))
+	if (nak_repeat(s, pos, upto, sel, now)) {
+		SBB_ENG_CTR(s, naks_ignored, 1);
 		return;
+	}
 	if (sel && s->rt) {
 		rtq_add(s, pos, upto); /* resolved when its turn comes */
 		return;
