@@ -661,15 +661,32 @@ static int resolve(struct sbb_sender *s, uint64_t pos, struct point *pt)
 		}
 	}
 	if (!pt->seq_known) {
-		uint64_t b = oldest_boundary(s);
+		/* Walk from the highest boundary we know at or below pos whose
+		 * bytes are intact: the oldest lap boundary, a recent frame's
+		 * end, a receiver's ack.  A full tethered ring has its oldest
+		 * lap boundary above the lowest ack, so the ack must count even
+		 * when it is below that boundary. */
+		uint64_t lo = oldest_intact(s), lap = oldest_boundary(s), b = 0;
+		bool have = false;
 		int rc;
 
-		if (have_best && best >= b)
+		if (lap <= pos) {
+			b = lap;
+			have = true;
+		}
+		if (have_best && best >= lo && (!have || best > b)) {
 			b = best;
-		for (unsigned i = 0; i < SBB_MAX_RECEIVERS; i++)
-			if (s->peer[i].used && s->peer[i].synced && s->peer[i].acked <= pos && s->peer[i].acked > b)
-				b = s->peer[i].acked;
-		if (b > pos)
+			have = true;
+		}
+		for (unsigned i = 0; i < SBB_MAX_RECEIVERS; i++) {
+			const struct sbb_peer *p = &s->peer[i];
+
+			if (p->used && p->synced && p->acked <= pos && p->acked >= lo && (!have || p->acked > b)) {
+				b = p->acked;
+				have = true;
+			}
+		}
+		if (!have)
 			return -2;
 		rc = walk_to(s, b, pos, pt);
 		if (rc < 0)

@@ -1186,6 +1186,32 @@ static void test_engine_selective_repeat_efficiency(void **state)
 	(void)lossy;
 }
 
+/* The crosshost benchmark's shape: 64-byte records at full rate through
+ * 4 MiB rings, zero copy, a quarter-ring window, 5% of the data frames
+ * lost one way, NAKs repeated every half heartbeat: the stream completes.
+ * The ring fills behind the tethered cursor, so the oldest lap boundary
+ * lies above the receiver's position; a NAK there must still be answered
+ * from the ring (it once counted as "gone" and the stream stalled). */
+static void test_engine_bench_shape_5pct(void **state)
+{
+	struct world *w = new_world();
+
+	(void)state;
+	w->target = scaled(1, 20000);
+	w->sizes = SZ_SMALL;
+	w->ring_a = w->ring_b = 4u << 20;
+	w->window = 1u << 20;
+	w->zero_copy = true;
+	w->pub_per_tick = 64;
+	w->delay = 5;
+	w->nak_ticks = 25;
+	w->down_fault = (struct sbb_fault_cfg){ .drop = 500, .seed = 141 ^ seed_mix };
+	setup_world(w);
+	run(w, max_ticks_for(w) * 4);
+	assert_complete(w);
+	free_world(w);
+}
+
 /* The round trip is far above nak_interval: the receiver repeats each NAK
  * several times before the answer can arrive, and the repeats resend
  * nothing more. */
@@ -1197,7 +1223,10 @@ static void test_engine_repeated_naks_ignored(void **state)
 	run_lossy(200, 131, 300, 20, 0, &retx, &drops, &naks);
 	assert_true(drops > 0);
 	assert_true(naks > 4 * drops); /* the repeats did come */
-	assert_true(retx <= 3 * drops);
+	/* Without suppression this was ~16 resends per drop; with it ~1, and
+	 * up to ~3.5 for fault patterns where a lost resend doubles the hold
+	 * (SB_ENGINE_SEED sweeps): 5x separates the two with room. */
+	assert_true(retx <= 5 * drops);
 }
 
 /* A store of two frames: most frames beyond a gap are dropped, and the
@@ -1252,6 +1281,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_engine_repeated_naks_ignored),
 		cmocka_unit_test(test_engine_ooo_store_full),
 		cmocka_unit_test(test_engine_reorder_no_retransmit),
+		cmocka_unit_test(test_engine_bench_shape_5pct),
 	};
 
 	n_records = tu_stress_records(argc, argv, 200000);
