@@ -24,7 +24,7 @@
  * The link delivers a frame in the tick it was sent unless a case sets a
  * delay (ticks each way): then the round trip is 2 * delay ticks.
  */
-#include "../shm/test_util.h" /* test_util_dep links it but exports no include dir */
+#include "test_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * decisions, the configured rates within statistical bounds, corruption that
  * never touches the Ethernet header, and the configuration parser.
  */
-#include "../shm/test_util.h" /* test_util_dep links it but exports no include dir */
+#include "test_util.h"
 
 #include "fault.h"
 

@@ -7,7 +7,7 @@
  * Every frame handed to sbw_parse() in the negative cases lives in a heap
  * block of exactly its length, so a read past the end is an ASan error.
  */
-#include "../shm/test_util.h" /* test_util_dep links it but exports no include dir */
+#include "test_util.h"
 
 #include <stdlib.h>
 
