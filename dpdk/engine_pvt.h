@@ -180,6 +180,7 @@ struct sbb_receiver {
 	uint16_t ooo_free[SBB_OOO_MAX];
 	uint32_t ooo_n, ooo_nfree;
 	uint32_t ooo_cap;            /* cfg.ooo_max, at most SBB_OOO_MAX */
+	uint32_t ooo_body_max;       /* largest DATA body stored: sizes the window while a gap is open */
 	bool draining;               /* replaying stored frames (none is kept meanwhile) */
 
 	struct sbb_counters ctr;

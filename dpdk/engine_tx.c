@@ -93,7 +93,10 @@
  * go even if it is larger than the window, so a window smaller than a
  * frame cannot stall the stream; likewise a fragmented record whose start
  * is the lowest ack goes out to its end (the receiver claimed all of it at
- * the first fragment and acks only whole records).  The window closing is
+ * the first fragment and acks only whole records).  Resending a range is
+ * not held by the window (it repairs what is in flight already; a
+ * receiver with a gap open advertises a window that ends at its store).
+ * The window closing is
  * counted once per closing (backpressure).  No DATA goes out while no
  * receiver is known: a receiver always speaks first (STATUS+RESYNC), and a
  * RESYNC moves the frontier back (dropping any range) once per request,
@@ -1260,6 +1263,10 @@ static int next_data(struct sbb_sender *s, struct sbb_txframe *f, bool zero_copy
 
 	if (lim == 0)
 		return 0;
+	/* A resend fills a gap below what is in flight already: the window
+	 * limits new data, not the repair of old. */
+	if (s->rt && lim < s->rt_cur.upto)
+		lim = s->rt_cur.upto;
 	if (s->f_pos >= lim)
 		return -1;
 	if (s->f_mid)
