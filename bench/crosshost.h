@@ -70,6 +70,12 @@ struct xh_stream_info {
 };
 
 /* Kernel UDP, 169.254.77.1 <-> .2, blocking send/recv (crosshost_udp.c). */
+/* Fork the two sides of a pair (roles[1] on core 1 first, then roles[0] on
+ * core 0), wait for both within timeout_s, note the disturbance in res and
+ * tear the harness down.  Returns 0 or -1. */
+int xh_run_pair(const struct xh_env *e, const char *roles[2], worker_fn fns[2], void *arg, double timeout_s,
+		struct bench_result *res);
+
 int xh_udp_pingpong(const struct xh_env *e, const struct run_spec *spec, struct bench_result *res);
 int xh_udp_stream(const struct xh_env *e, uint32_t size, uint64_t count, struct bench_result *res,
 		  struct xh_stream_info *info);

@@ -603,22 +603,6 @@ static int br_echo(struct worker *w, void *arg)
 	return pp_side(w, arg, false);
 }
 
-static int run_pair(const struct xh_env *e, const char *roles[2], worker_fn fns[2], void *arg, double timeout_s,
-		    struct bench_result *res)
-{
-	struct harness h;
-	int rc = -1;
-
-	if (harness_init(&h, 2, false) < 0)
-		return -1;
-	if (harness_spawn(&h, roles[1], e->core[1], fns[1], arg) == 0 &&
-	    harness_spawn(&h, roles[0], e->core[0], fns[0], arg) == 0)
-		rc = harness_wait(&h, timeout_s);
-	res->dist = harness_disturbance(&h);
-	harness_fini(&h);
-	return rc;
-}
-
 int xh_bridge_pingpong(const struct xh_env *e, const struct run_spec *spec, struct bench_result *res)
 {
 	size_t sbytes = spec->count * sizeof(uint64_t);
@@ -633,7 +617,7 @@ int xh_bridge_pingpong(const struct xh_env *e, const struct run_spec *spec, stru
 		fprintf(stderr, "shmbus-bench: cannot map %zu bytes of shared memory: %s\n", sbytes, strerror(errno));
 		goto out;
 	}
-	rc = run_pair(e, roles, fns, &r, bench_timeout(e->o, spec->count + spec->warmup, 200000.0), res);
+	rc = xh_run_pair(e, roles, fns, &r, bench_timeout(e->o, spec->count + spec->warmup, 200000.0), res);
 	if (rc == 0) {
 		snprintf(res->scenario, sizeof(res->scenario), "crosshost-bridge");
 		latency_finish(e->o, spec, r.samples, r.out->t_end - r.out->t_begin, res);
@@ -723,7 +707,7 @@ int xh_bridge_stream(const struct xh_env *e, uint32_t size, uint64_t count, stru
 		fprintf(stderr, "shmbus-bench: cannot map shared memory: %s\n", strerror(errno));
 		return -1;
 	}
-	rc = run_pair(e, roles, fns, &r, bench_timeout(e->o, count, 20000.0), res);
+	rc = xh_run_pair(e, roles, fns, &r, bench_timeout(e->o, count, 20000.0), res);
 	if (rc == 0) {
 		double s = clock_ticks_to_ns(r.out->t_end - r.out->t_begin) * 1e-9;
 

@@ -171,23 +171,6 @@ static int udp_pong(struct worker *w, void *arg)
 	return udp_side(w, arg, false);
 }
 
-/* Fork the two sides, wait, and tear the harness down.  Returns 0 or -1. */
-static int run_pair(const struct xh_env *e, const char *roles[2], worker_fn fns[2], void *arg, double timeout_s,
-		    struct bench_result *res)
-{
-	struct harness h;
-	int rc = -1;
-
-	if (harness_init(&h, 2, false) < 0)
-		return -1;
-	if (harness_spawn(&h, roles[1], e->core[1], fns[1], arg) == 0 &&
-	    harness_spawn(&h, roles[0], e->core[0], fns[0], arg) == 0)
-		rc = harness_wait(&h, timeout_s);
-	res->dist = harness_disturbance(&h);
-	harness_fini(&h);
-	return rc;
-}
-
 int xh_udp_pingpong(const struct xh_env *e, const struct run_spec *spec, struct bench_result *res)
 {
 	size_t sbytes = spec->count * sizeof(uint64_t);
@@ -204,7 +187,7 @@ int xh_udp_pingpong(const struct xh_env *e, const struct run_spec *spec, struct 
 		fprintf(stderr, "shmbus-bench: cannot map %zu bytes of shared memory: %s\n", sbytes, strerror(errno));
 		goto out;
 	}
-	rc = run_pair(e, roles, fns, &r, bench_timeout(e->o, spec->count + spec->warmup, 200000.0), res);
+	rc = xh_run_pair(e, roles, fns, &r, bench_timeout(e->o, spec->count + spec->warmup, 200000.0), res);
 	if (rc == 0) {
 		snprintf(res->scenario, sizeof(res->scenario), "crosshost-udp");
 		latency_finish(e->o, spec, r.samples, r.out->t_end - r.out->t_begin, res);
@@ -303,7 +286,7 @@ int xh_udp_stream(const struct xh_env *e, uint32_t size, uint64_t count, struct 
 		fprintf(stderr, "shmbus-bench: cannot map shared memory: %s\n", strerror(errno));
 		return -1;
 	}
-	rc = run_pair(e, roles, fns, &r, bench_timeout(e->o, count, 20000.0), res);
+	rc = xh_run_pair(e, roles, fns, &r, bench_timeout(e->o, count, 20000.0), res);
 	if (rc == 0 && r.out->received < 2) {
 		fprintf(stderr, "shmbus-bench: udp stream: only %llu datagrams arrived\n",
 			(unsigned long long)r.out->received);

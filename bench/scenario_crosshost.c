@@ -41,6 +41,23 @@
 #include "crosshost.h"
 #include "report.h"
 
+/* One pair of measuring processes (crosshost.h). */
+int xh_run_pair(const struct xh_env *e, const char *roles[2], worker_fn fns[2], void *arg, double timeout_s,
+		struct bench_result *res)
+{
+	struct harness h;
+	int rc = -1;
+
+	if (harness_init(&h, 2, false) < 0)
+		return -1;
+	if (harness_spawn(&h, roles[1], e->core[1], fns[1], arg) == 0 &&
+	    harness_spawn(&h, roles[0], e->core[0], fns[0], arg) == 0)
+		rc = harness_wait(&h, timeout_s);
+	res->dist = harness_disturbance(&h);
+	harness_fini(&h);
+	return rc;
+}
+
 #define XH_DEFAULT_COUNT   UINT64_C(100000)  /* round trips per subject, all rounds */
 #define XH_DEFAULT_TP      UINT64_C(500000)  /* records per stream run */
 #define XH_MAX_WARMUP      UINT64_C(10000)
