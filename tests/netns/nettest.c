@@ -273,6 +273,13 @@ void nt_host_init(struct nt_host *h, const char *prefix, char host, int main_lco
 	h->main_lcore = main_lcore;
 }
 
+void nt_pair_init(struct nt_host *a, struct nt_host *b, const char *prefix, bool mcast)
+{
+	nt_topo_up(prefix, mcast);
+	nt_host_init(a, prefix, 'a', 0);
+	nt_host_init(b, prefix, 'b', 1);
+}
+
 static size_t file_size(const char *path)
 {
 	struct stat st;
@@ -689,6 +696,24 @@ sb_sub_t *nt_sub_open(const struct nt_host *h, sb_client_t **client, enum sb_sub
 	if (!s)
 		fail_msg("subscribe on %s: %s", h->ns, sb_last_error());
 	return s;
+}
+
+sb_sub_t *nt_sub_ready(const struct nt_host *h, sb_client_t **client, enum sb_sub_mode mode, struct nt_rx *rx,
+		       uint64_t stream)
+{
+	sb_sub_t *s = nt_sub_open(h, client, mode);
+
+	nt_rx_init(rx, stream, mode == SB_TETHERED);
+	nt_wait_dir_stat(h, "import", "resyncs", 1);
+	return s;
+}
+
+void nt_pair_stop(sb_client_t *client, struct nt_host *a, struct nt_host *b)
+{
+	sb_disconnect(client);
+	nt_host_stop(b);
+	nt_host_stop(a);
+	nt_pass();
 }
 
 static void rx_error(struct nt_rx *rx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

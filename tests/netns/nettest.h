@@ -67,16 +67,19 @@ void nt_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn
 /* Seed for the fault injector: $NT_SEED or fallback (printed). */
 uint64_t nt_seed(uint64_t fallback);
 
-/* Build the topology (mcast: three hosts on a switch).  Exits 77 if the
- * script says so; removed at exit. */
 /* The prefix of this run: base (at most 3 characters) followed by three
  * base-36 digits of the process id, so that two runs of the suite (two
  * checkouts, CI beside a developer) never share a namespace. */
 const char *nt_prefix(const char *base); /* the first call fixes it */
+/* Build the topology (mcast: three hosts on a switch).  Exits 77 if the
+ * script says so; removed at exit. */
 void nt_topo_up(const char *prefix, bool mcast);
 
 /* host: 'a', 'b' or 'c'. */
 void nt_host_init(struct nt_host *h, const char *prefix, char host, int main_lcore);
+/* The topology and hosts a (main lcore 0) and b (main lcore 1): how every
+ * test begins. */
+void nt_pair_init(struct nt_host *a, struct nt_host *b, const char *prefix, bool mcast);
 /* Start the host's shmbusd in its namespace with [bridge] eal/idle set
  * up and `sections` appended (topics, [export]/[import], more [bridge]
  * keys).  Returns when the bridge runs (its ports answer STATS). */
@@ -129,6 +132,14 @@ struct nt_rx {
 void nt_rx_init(struct nt_rx *rx, uint64_t stream, bool exact);
 /* Open a subscriber of NT_TOPIC on h. */
 sb_sub_t *nt_sub_open(const struct nt_host *h, sb_client_t **client, enum sb_sub_mode mode);
+/* nt_sub_open, its checker rx for stream (exact when tethered), and wait
+ * until h's import has synchronised with the sender, so that a publisher
+ * started next is received from its first record. */
+sb_sub_t *nt_sub_ready(const struct nt_host *h, sb_client_t **client, enum sb_sub_mode mode, struct nt_rx *rx,
+		       uint64_t stream);
+/* The end of a passing pair test: disconnect, stop b then a (each must
+ * exit cleanly), nt_pass(). */
+void nt_pair_stop(sb_client_t *client, struct nt_host *a, struct nt_host *b);
 /* Consume until rx->next reaches upto; fails on a stall (dumping hosts). */
 void nt_rx_until(sb_sub_t *s, struct nt_rx *rx, uint64_t upto);
 /* Fail with the first error if rx saw any. */

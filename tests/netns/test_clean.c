@@ -39,14 +39,10 @@ static void test_clean_link_delivers_every_record_once_in_order(void **state)
 	pid_t pub;
 
 	(void)state;
-	nt_topo_up(P, false);
-	nt_host_init(&a, P, 'a', 0);
-	nt_host_init(&b, P, 'b', 1);
+	nt_pair_init(&a, &b, P, false);
 	nt_host_start(&a, a_cfg, NULL);
 	nt_host_start(&b, b_cfg, NULL);
-	s = nt_sub_open(&b, &c, SB_TETHERED);
-	nt_rx_init(&rx, STREAM, true);
-	nt_wait_dir_stat(&b, "import", "resyncs", 1);
+	s = nt_sub_ready(&b, &c, SB_TETHERED, &rx, STREAM);
 
 	t0 = dt_now_ns();
 	pub = nt_publisher(&a, STREAM, 0, n);
@@ -70,10 +66,7 @@ static void test_clean_link_delivers_every_record_once_in_order(void **state)
 	       (unsigned long long)nt_dir_stat(&a, "export", "zero_copy"),
 	       (unsigned long long)nt_port_stat(&a, "tx_dropped"), (unsigned long long)nt_port_stat(&b, "tx_dropped"));
 
-	sb_disconnect(c);
-	nt_host_stop(&b);
-	nt_host_stop(&a);
-	nt_pass();
+	nt_pair_stop(c, &a, &b);
 }
 
 int main(int argc, char **argv)

@@ -43,14 +43,10 @@ static void test_fault_loss_reorder_duplication_corruption_are_repaired(void **s
 		 "[import s]\n"
 		 "port = 0\n",
 		 (unsigned long long)seed + 2);
-	nt_topo_up(P, false);
-	nt_host_init(&a, P, 'a', 0);
-	nt_host_init(&b, P, 'b', 1);
+	nt_pair_init(&a, &b, P, false);
 	nt_host_start(&a, a_cfg, NULL);
 	nt_host_start(&b, b_cfg, NULL);
-	s = nt_sub_open(&b, &c, SB_TETHERED);
-	nt_rx_init(&rx, STREAM, true);
-	nt_wait_dir_stat(&b, "import", "resyncs", 1);
+	s = nt_sub_ready(&b, &c, SB_TETHERED, &rx, STREAM);
 
 	t0 = dt_now_ns();
 	pub = nt_publisher(&a, STREAM, 0, n);
@@ -84,10 +80,7 @@ static void test_fault_loss_reorder_duplication_corruption_are_repaired(void **s
 	assert_true(nt_dir_stat(&b, "import", "duplicates") > 0);
 	assert_true(nt_port_stat(&b, "malformed") > 0);
 
-	sb_disconnect(c);
-	nt_host_stop(&b);
-	nt_host_stop(&a);
-	nt_pass();
+	nt_pair_stop(c, &a, &b);
 }
 
 int main(int argc, char **argv)

@@ -76,9 +76,7 @@ static void test_loss_nft_five_percent_drop_on_the_path_is_repaired(void **state
 	bool at_egress;
 
 	(void)state;
-	nt_topo_up(P, true);
-	nt_host_init(&a, P, 'a', 0);
-	nt_host_init(&b, P, 'b', 1);
+	nt_pair_init(&a, &b, P, true);
 	at_egress = (e = getenv("NT_NFT_AT")) && !strcmp(e, "egress");
 	if (at_egress) {
 		snprintf(rule_ns, sizeof(rule_ns), "%s", a.ns);
@@ -94,9 +92,7 @@ static void test_loss_nft_five_percent_drop_on_the_path_is_repaired(void **state
 	printf("nft loss: dropping 5%% of A's frames at %s in %s\n", hook, rule_ns);
 	nt_host_start(&a, a_cfg, NULL);
 	nt_host_start(&b, b_cfg, NULL);
-	s = nt_sub_open(&b, &c, SB_TETHERED);
-	nt_rx_init(&rx, STREAM, true);
-	nt_wait_dir_stat(&b, "import", "resyncs", 1);
+	s = nt_sub_ready(&b, &c, SB_TETHERED, &rx, STREAM);
 
 	t0 = dt_now_ns();
 	pub = nt_publisher(&a, STREAM, 0, n);
@@ -117,10 +113,7 @@ static void test_loss_nft_five_percent_drop_on_the_path_is_repaired(void **state
 	assert_true(nt_dir_stat(&a, "export", "naks_rx") > 0);
 	assert_true(nt_dir_stat(&a, "export", "retransmits") > 0);
 
-	sb_disconnect(c);
-	nt_host_stop(&b);
-	nt_host_stop(&a);
-	nt_pass();
+	nt_pair_stop(c, &a, &b);
 }
 
 int main(int argc, char **argv)

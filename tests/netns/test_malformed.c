@@ -123,14 +123,10 @@ static void test_malformed_frames_are_counted_and_the_stream_goes_on(void **stat
 
 	(void)state;
 	srand(5);
-	nt_topo_up(P, false);
-	nt_host_init(&a, P, 'a', 0);
-	nt_host_init(&b, P, 'b', 1);
+	nt_pair_init(&a, &b, P, false);
 	nt_host_start(&a, a_cfg, NULL);
 	nt_host_start(&b, b_cfg, NULL);
-	s = nt_sub_open(&b, &c, SB_TETHERED);
-	nt_rx_init(&rx, STREAM, true);
-	nt_wait_dir_stat(&b, "import", "resyncs", 1);
+	s = nt_sub_ready(&b, &c, SB_TETHERED, &rx, STREAM);
 	pub = nt_publisher(&a, STREAM, 0, n);
 	nt_rx_until(s, &rx, n / 4);
 
@@ -241,10 +237,7 @@ static void test_malformed_frames_are_counted_and_the_stream_goes_on(void **stat
 	assert_int_equal(nt_dir_stat(&b, "import", "records_rx"), n);
 	assert_int_equal(port(&b, "malformed"), mal0 + total);
 
-	sb_disconnect(c);
-	nt_host_stop(&b);
-	nt_host_stop(&a);
-	nt_pass();
+	nt_pair_stop(c, &a, &b);
 }
 
 int main(int argc, char **argv)

@@ -41,9 +41,7 @@ static void test_mcast_two_receivers_get_every_record(void **state)
 	char c_cfg[512];
 
 	(void)state;
-	nt_topo_up(P, true);
-	nt_host_init(&a, P, 'a', 0);
-	nt_host_init(&b, P, 'b', 1);
+	nt_pair_init(&a, &b, P, true);
 	nt_host_init(&c, P, 'c', 1);
 	nt_host_start(&a, a_cfg, NULL);
 	nt_host_start(&b, r_cfg, NULL);

@@ -64,14 +64,10 @@ static void test_restart_receiver_sigkill_loses_and_duplicates_nothing(void **st
 	pid_t pub;
 
 	(void)state;
-	nt_topo_up(P, false);
-	nt_host_init(&a, P, 'a', 0);
-	nt_host_init(&b, P, 'b', 1);
+	nt_pair_init(&a, &b, P, false);
 	nt_host_start(&a, a_cfg, NULL);
 	nt_host_start(&b, b_cfg, b_args);
-	s = nt_sub_open(&b, &c, SB_TETHERED);
-	nt_rx_init(&rx, STREAM, true);
-	nt_wait_dir_stat(&b, "import", "resyncs", 1);
+	s = nt_sub_ready(&b, &c, SB_TETHERED, &rx, STREAM);
 
 	t0 = dt_now_ns();
 	pub = nt_publisher(&a, STREAM, 0, n);
@@ -96,10 +92,7 @@ static void test_restart_receiver_sigkill_loses_and_duplicates_nothing(void **st
 	assert_int_equal(rx.lost, 0);
 	assert_int_equal(nt_dir_stat(&b, "import", "gaps_unrecovered"), 0);
 
-	sb_disconnect(c);
-	nt_host_stop(&b);
-	nt_host_stop(&a);
-	nt_pass();
+	nt_pair_stop(c, &a, &b);
 }
 
 int main(int argc, char **argv)

@@ -44,14 +44,10 @@ static void test_untethered_loss_is_reported_exactly(void **state)
 		 "dest = 02:00:00:00:00:0b\n"
 		 "tethered = false\n",
 		 (unsigned long long)seed);
-	nt_topo_up(P, false);
-	nt_host_init(&a, P, 'a', 0);
-	nt_host_init(&b, P, 'b', 1);
+	nt_pair_init(&a, &b, P, false);
 	nt_host_start(&a, a_cfg, NULL);
 	nt_host_start(&b, b_cfg, NULL);
-	s = nt_sub_open(&b, &c, SB_UNTETHERED);
-	nt_rx_init(&rx, STREAM, false);
-	nt_wait_dir_stat(&b, "import", "resyncs", 1);
+	s = nt_sub_ready(&b, &c, SB_UNTETHERED, &rx, STREAM);
 
 	t0 = dt_now_ns();
 	pub = nt_publisher(&a, STREAM, 0, n);
@@ -82,10 +78,7 @@ static void test_untethered_loss_is_reported_exactly(void **state)
 	assert_int_equal(gaps, rx.lost);
 	assert_int_equal(nt_dir_stat(&b, "import", "records_rx"), rx.got);
 
-	sb_disconnect(c);
-	nt_host_stop(&b);
-	nt_host_stop(&a);
-	nt_pass();
+	nt_pair_stop(c, &a, &b);
 }
 
 int main(int argc, char **argv)
