@@ -11,6 +11,8 @@
 #ifndef BENCH_SCENARIO_H
 #define BENCH_SCENARIO_H
 
+#include <shmbus/shmbus.h>
+
 #include "bench.h"
 
 /* One latency measurement: size bytes each way, count round trips after
@@ -31,6 +33,10 @@ int pingpong_run(const struct bench_opts *o, const struct run_spec *spec, struct
 int daemon_run(const struct bench_opts *o, const struct run_spec *spec, struct bench_result *res);
 /* The socket --via-daemon connects to: --socket, else the library default. */
 const char *daemon_socket(const struct bench_opts *o, char *buf, size_t len);
+/* sb_pub_open, retried for up to 5 s while the topic's publisher slot is
+ * still held (EBUSY/EALREADY: a predecessor not yet cleaned up); NULL with
+ * errno otherwise. */
+sb_pub_t *daemon_pub_open_retry(sb_client_t *c, const char *topic, const struct sb_pub_opts *po);
 /* Peers (peer_*.c): available() tells whether the peer can run here. */
 bool zmq_available(void);
 int zmq_run(const struct bench_opts *o, const struct run_spec *spec, struct bench_result *res);

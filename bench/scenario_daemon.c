@@ -65,8 +65,9 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* Open a publisher, retrying while a dead predecessor still holds it. */
-static sb_pub_t *pub_open_retry(sb_client_t *c, const char *topic, const struct sb_pub_opts *po)
+/* Open a publisher, retrying while a dead predecessor still holds it
+ * (scenario.h). */
+sb_pub_t *daemon_pub_open_retry(sb_client_t *c, const char *topic, const struct sb_pub_opts *po)
 {
 	for (long waited = 0;; waited++) {
 		sb_pub_t *p = sb_pub_open(c, topic, po);
@@ -90,7 +91,7 @@ static int side_open(struct worker *w, const struct dp_run *r, struct dp_side *s
 	s->client = sb_connect(&co);
 	if (s->client) {
 		what = pub_topic;
-		s->pub = pub_open_retry(s->client, pub_topic, &po);
+		s->pub = daemon_pub_open_retry(s->client, pub_topic, &po);
 	}
 	if (s->pub) {
 		what = sub_topic;
@@ -254,7 +255,7 @@ static int topics_create(const struct bench_opts *o, const struct dp_run *r)
 		return -1;
 	}
 	for (int i = 0; i < 2 && rc == 0; i++) {
-		sb_pub_t *p = pub_open_retry(c, topics[i], &po);
+		sb_pub_t *p = daemon_pub_open_retry(c, topics[i], &po);
 
 		if (!p) {
 			fprintf(stderr, "shmbus-bench: --via-daemon: open %s: %s: %s\n", topics[i], strerror(errno),

@@ -75,7 +75,6 @@
 #define EVENT_BOUND_MS  10000 /* any event a child owes us */
 #define READY_BOUND_MS  10000 /* shmbusd start-up */
 #define STOP_BOUND_MS   5000  /* shmbusd SIGTERM -> exit */
-#define OPEN_RETRY_MS   5000
 #define WATCH_PERIOD_MS 1     /* part B: progress polls */
 
 /* ------------------------------------------------------------ processes */
@@ -403,18 +402,6 @@ static sb_client_t *connect_to(const char *sock)
 	return sb_connect(&co);
 }
 
-/* Open a publisher, retrying while a predecessor still holds it. */
-static sb_pub_t *pub_open_retry(sb_client_t *c, const char *topic, const struct sb_pub_opts *po)
-{
-	for (long waited = 0;; waited++) {
-		sb_pub_t *p = sb_pub_open(c, topic, po);
-
-		if (p || (errno != EBUSY && errno != EALREADY) || waited >= OPEN_RETRY_MS)
-			return p;
-		sleep_us(1000);
-	}
-}
-
 /* Create topic with this ring and largest message (no-op if it exists). */
 static int topic_create(const char *sock, const char *topic, uint64_t ring, uint32_t max_msg)
 {
@@ -429,7 +416,7 @@ static int topic_create(const char *sock, const char *topic, uint64_t ring, uint
 			strerror(errno), sb_last_error());
 		return -1;
 	}
-	p = pub_open_retry(c, topic, &po);
+	p = daemon_pub_open_retry(c, topic, &po);
 	if (!p)
 		fprintf(stderr, "shmbus-bench: recovery: create %s: %s: %s\n", topic, strerror(errno), sb_last_error());
 	sb_pub_close(p);
@@ -523,7 +510,7 @@ static int kill_pub_main(void *arg)
 	fcntl(r->death_r, F_SETFL, O_NONBLOCK);
 	c = connect_to(r->sock);
 	if (c)
-		p = pub_open_retry(c, r->topic, &po);
+		p = daemon_pub_open_retry(c, r->topic, &po);
 	if (!p)
 		return child_error(r, 0, "publisher: %s %s: %s: %s", c ? "open" : "connect", r->topic, strerror(errno),
 				   sb_last_error());

@@ -267,7 +267,7 @@ uint64_t dt_wait_stat(const struct dt_daemon *d, const char *topic, const char *
 	return v;
 }
 
-static uint64_t mix(uint64_t x)
+uint64_t dt_mix(uint64_t x)
 {
 	x ^= x >> 33;
 	x *= UINT64_C(0xff51afd7ed558ccd);
@@ -281,9 +281,13 @@ static uint64_t mix(uint64_t x)
  * that precedes it).  Length varies with i, 24 .. max. */
 uint32_t dt_fill(void *buf, uint32_t max, uint64_t stream, uint64_t i)
 {
+	return dt_fill_len(buf, 24 + (uint32_t)(dt_mix(stream ^ i) % (max - 24 + 1)), stream, i);
+}
+
+uint32_t dt_fill_len(void *buf, uint32_t len, uint64_t stream, uint64_t i)
+{
 	uint8_t *p = buf;
-	uint32_t len = 24 + (uint32_t)(mix(stream ^ i) % (max - 24 + 1));
-	uint64_t h = UINT64_C(0xcbf29ce484222325), x = mix(i + stream);
+	uint64_t h = UINT64_C(0xcbf29ce484222325), x = dt_mix(i + stream);
 
 	memcpy(p, &stream, 8);
 	memcpy(p + 8, &i, 8);

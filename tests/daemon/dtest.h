@@ -68,8 +68,12 @@ uint64_t dt_stat(const struct dt_daemon *d, const char *topic, const char *key);
 /* Poll dt_stat until it reaches at least want (bounded); returns the value. */
 uint64_t dt_wait_stat(const struct dt_daemon *d, const char *topic, const char *key, uint64_t want);
 
+/* A 64-bit mixer (splitmix64's finaliser) for deterministic test data. */
+uint64_t dt_mix(uint64_t x);
 /* Payload of record i of a stream: deterministic bytes with a checksum. */
 uint32_t dt_fill(void *buf, uint32_t max, uint64_t stream, uint64_t i);
+/* The same layout at a given length (>= 24); returns len. */
+uint32_t dt_fill_len(void *buf, uint32_t len, uint64_t stream, uint64_t i);
 /* True if buf/len is record i of stream. */
 bool dt_check(const void *buf, uint32_t len, uint64_t stream, uint64_t i);
 

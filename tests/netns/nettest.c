@@ -556,19 +556,9 @@ void nt_dump(const struct nt_host *h)
 
 /* ------------------------------------------------------------- payloads */
 
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= UINT64_C(0xff51afd7ed558ccd);
-	x ^= x >> 33;
-	x *= UINT64_C(0xc4ceb9fe1a85ec53);
-	x ^= x >> 33;
-	return x;
-}
-
 uint32_t nt_len(uint64_t stream, uint64_t i)
 {
-	uint64_t r = mix(i * 0x9e3779b97f4a7c15u ^ stream);
+	uint64_t r = dt_mix(i * 0x9e3779b97f4a7c15u ^ stream);
 	uint32_t pick = (uint32_t)(r % 100), x = (uint32_t)(r >> 32);
 
 	if (i % 101 == 7)
@@ -584,22 +574,7 @@ uint32_t nt_len(uint64_t stream, uint64_t i)
 
 uint32_t nt_fill(void *buf, uint64_t stream, uint64_t i)
 {
-	uint8_t *p = buf;
-	uint32_t len = nt_len(stream, i);
-	uint64_t h = UINT64_C(0xcbf29ce484222325), x = mix(i + stream);
-
-	memcpy(p, &stream, 8);
-	memcpy(p + 8, &i, 8);
-	for (uint32_t k = 16; k < len - 8; k++) {
-		x = x * 6364136223846793005u + 1442695040888963407u;
-		p[k] = (uint8_t)(x >> 56);
-	}
-	for (uint32_t k = 0; k < len - 8; k++) {
-		h ^= p[k];
-		h *= UINT64_C(0x100000001b3);
-	}
-	memcpy(p + len - 8, &h, 8);
-	return len;
+	return dt_fill_len(buf, nt_len(stream, i), stream, i);
 }
 
 /* ------------------------------------------------------------ publisher */
