@@ -22,8 +22,9 @@
  * belong to network namespaces.  The pinger is a client of A (publishes
  * ping, subscribes pong, tethered), the echoer a client of B (subscribes
  * ping, publishes pong).  With --idle yield or sleep they poll with the
- * same adaptive strategy as the bridge workers (sched_yield() after 64
- * empty polls; a client never naps, which would only add latency), so
+ * same adaptive back-off as the bridge workers (sb_backoff.h: a yield on
+ * every empty poll while the core is shared, up to 64 spins between yields
+ * while it is not; a client never naps, which would only add latency), so
  * they run without the seccomp sandbox; with --idle spin they busy-poll.
  */
 #include <errno.h>
@@ -43,8 +44,9 @@
 #include "clock.h"
 #include "crosshost.h"
 #include "payload.h"
+#include "sb_backoff.h"
 
-#define XH_SPINS_BEFORE_YIELD 64
+#define XH_SPINS_BEFORE_YIELD 64 /* the back-off's ceiling, as the workers' */
 #define XH_REPLY_TIMEOUT_S    5.0
 #define XH_DAEMON_START_S     30.0
 #define XH_DAEMON_STOP_S      5.0
@@ -422,17 +424,17 @@ struct br_side {
 	sb_client_t *client;
 	sb_pub_t *pub;
 	sb_sub_t *sub;
+	enum xh_idle idle;
+	struct sb_backoff backoff; /* idle != spin */
 };
 
 /* The poll strategy of the clients, that of the bridge workers. */
-static inline void idle_step(enum xh_idle idle, unsigned *spins)
+static inline void idle_step(struct br_side *s)
 {
-	if (idle != XH_IDLE_SPIN && ++*spins >= XH_SPINS_BEFORE_YIELD) {
-		*spins = 0;
-		sched_yield();
-	} else {
+	if (s->idle == XH_IDLE_SPIN)
 		payload_spin_hint();
-	}
+	else
+		sb_backoff_idle(&s->backoff);
 }
 
 static sb_pub_t *pub_open_retry(sb_client_t *c, const char *topic)
@@ -459,6 +461,8 @@ static int side_open(struct worker *w, const struct br_run *r, int i, struct br_
 	const char *what = "connect";
 
 	memset(s, 0, sizeof(*s));
+	s->idle = r->e->x->idle;
+	sb_backoff_init(&s->backoff, XH_SPINS_BEFORE_YIELD);
 	s->client = sb_connect(&co);
 	if (s->client && sub_topic) {
 		what = sub_topic;
@@ -474,29 +478,27 @@ static int side_open(struct worker *w, const struct br_run *r, int i, struct br_
 	return 0;
 }
 
-static inline int send_one(sb_pub_t *pub, uint32_t size, uint64_t c, enum xh_idle idle)
+static inline int send_one(struct br_side *s, uint32_t size, uint64_t c)
 {
-	unsigned spins = 0;
 	void *p;
 	int rc;
 
-	while ((rc = sb_pub_claim(pub, size, &p)) == SB_EBACKPRESSURE)
-		idle_step(idle, &spins);
+	while ((rc = sb_pub_claim(s->pub, size, &p)) == SB_EBACKPRESSURE)
+		idle_step(s);
 	if (rc < 0)
 		return rc;
 	payload_write(p, size, c);
-	return sb_pub_commit(pub);
+	return sb_pub_commit(s->pub);
 }
 
 /* Wait for up to max records (read in place; release after use).  Returns
  * the count, a negative code, or SB_ETIMEDOUT after limit ticks. */
-static inline int wait_read(sb_sub_t *sub, struct sb_msg *m, unsigned max, enum xh_idle idle, uint64_t limit)
+static inline int wait_read(struct br_side *s, struct sb_msg *m, unsigned max, uint64_t limit)
 {
 	uint64_t start = 0;
-	unsigned spins = 0;
 
 	for (uint32_t k = 0;; k++) {
-		int rc = sb_sub_read(sub, m, max);
+		int rc = sb_sub_read(s->sub, m, max);
 
 		if (rc != SB_EEMPTY && rc != 0)
 			return rc;
@@ -508,7 +510,7 @@ static inline int wait_read(sb_sub_t *sub, struct sb_msg *m, unsigned max, enum 
 			else if (now - start > limit)
 				return SB_ETIMEDOUT;
 		}
-		idle_step(idle, &spins);
+		idle_step(s);
 	}
 }
 
@@ -533,7 +535,6 @@ static int trip_fail(struct worker *w, const char *what, uint64_t c, int rc, con
 static int pp_loop(struct worker *w, struct br_side *s, const struct br_run *r, bool ping, uint64_t first,
 		   uint64_t n, uint64_t *samples, uint64_t *acc)
 {
-	enum xh_idle idle = r->e->x->idle;
 	uint64_t limit = reply_limit();
 
 	for (uint64_t k = 0; k < n; k++) {
@@ -543,10 +544,10 @@ static int pp_loop(struct worker *w, struct br_side *s, const struct br_run *r, 
 
 		if (ping) {
 			t0 = clock_start();
-			rc = send_one(s->pub, r->size, c, idle);
+			rc = send_one(s, r->size, c);
 		}
 		if (rc == 0)
-			rc = wait_read(s->sub, &m, 1, idle, limit);
+			rc = wait_read(s, &m, 1, limit);
 		if (rc > 0) {
 			*acc += payload_read(m.data, m.len, &seq);
 			rc = sb_sub_release(s->sub);
@@ -556,7 +557,7 @@ static int pp_loop(struct worker *w, struct br_side *s, const struct br_run *r, 
 			if (samples)
 				samples[k] = t1 - t0;
 		} else if (rc == 0) {
-			rc = send_one(s->pub, r->size, c, idle);
+			rc = send_one(s, r->size, c);
 		}
 		if (__builtin_expect(rc < 0 || m.len != r->size || m.lost || (r->size >= 8 && seq != c), 0))
 			return trip_fail(w, ping ? "round trip" : "echo", c, rc, &m, seq, r->size);
@@ -631,7 +632,6 @@ out:
 static int stream_pub(struct worker *w, void *arg)
 {
 	const struct br_run *r = arg;
-	enum xh_idle idle = r->e->x->idle;
 	struct br_side s;
 	int rc = side_open(w, r, 0, &s, XH_TOPIC_STREAM, NULL);
 
@@ -639,7 +639,7 @@ static int stream_pub(struct worker *w, void *arg)
 		return rc;
 	worker_barrier(w, 0); /* the subscriber is attached */
 	for (uint64_t c = 0; c < r->count; c++) {
-		rc = send_one(s.pub, r->size, c, idle);
+		rc = send_one(&s, r->size, c);
 		if (rc < 0)
 			return worker_fail(w, "stream record %llu: %s", (unsigned long long)c, sb_strerror(rc));
 	}
@@ -650,7 +650,6 @@ static int stream_pub(struct worker *w, void *arg)
 static int stream_sub(struct worker *w, void *arg)
 {
 	const struct br_run *r = arg;
-	enum xh_idle idle = r->e->x->idle;
 	uint64_t n = 0, n_first = 0, gaps = 0, next = 0, acc = 0, t_first = 0, t_last = 0, limit = reply_limit();
 	struct sb_msg m[64];
 	struct br_side s;
@@ -660,7 +659,7 @@ static int stream_sub(struct worker *w, void *arg)
 		return rc;
 	worker_barrier(w, 0);
 	while (n < r->count) {
-		int got = wait_read(s.sub, m, 64, idle, limit);
+		int got = wait_read(&s, m, 64, limit);
 
 		if (got < 0)
 			return trip_fail(w, "stream record", n, got, &m[0], 0, r->size);

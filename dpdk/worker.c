@@ -32,11 +32,12 @@
  *   handed out from the ring gets exactly one tx_done: from the callback,
  *   or at once when the frame was copied or dropped instead.
  * - Idle: an iteration with no work backs off by the configured strategy:
- *   spin (rte_pause, for isolated cores), yield (sched_yield after a few
- *   empty spins) or sleep (~50 us naps after a few empty spins) so that
- *   two daemons, two apps and the workers can share a two-core machine.
+ *   spin (rte_pause, for isolated cores), yield (adaptive, sb_backoff.h:
+ *   up to 64 empty spins between yields while the core is the worker's
+ *   alone, a yield on every empty cycle while another thread waits for the
+ *   core) or sleep (~50 us naps after a few empty spins) so that two
+ *   daemons, two apps and the workers can share a two-core machine.
  */
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -491,25 +492,28 @@ static void idle(struct sbb_worker *w, unsigned work)
 {
 	if (work) {
 		w->empty_cycles = 0;
+		sb_backoff_work(&w->backoff);
+		return;
+	}
+	if (w->idle == SBB_IDLE_YIELD) {
+		sb_backoff_idle(&w->backoff);
 		return;
 	}
 	if (w->idle == SBB_IDLE_SPIN || ++w->empty_cycles < SPINS_BEFORE_BACKOFF) {
 		rte_pause();
 		return;
 	}
-	if (w->idle == SBB_IDLE_YIELD) {
-		sched_yield();
-	} else {
-		struct timespec ts = { 0, SLEEP_NS };
+	struct timespec ts = { 0, SLEEP_NS };
 
-		nanosleep(&ts, NULL);
-	}
+	nanosleep(&ts, NULL);
 }
 
 int sbb_worker_main(void *arg)
 {
 	struct sbb_worker *w = arg;
 
+	/* Here, not at create: the back-off samples this thread's switches. */
+	sb_backoff_init(&w->backoff, SPINS_BEFORE_BACKOFF);
 	sbi_log(SB_LOG_INFO, "bridge", "msg=\"worker running\" lcore=%u ports=%u exports=%u imports=%u idle=%d",
 		w->lcore, w->n_ports, w->n_exports, w->n_imports, (int)w->idle);
 	/* ACQUIRE: pairs with the release store in sbb_bridge_stop(); nothing

@@ -27,6 +27,7 @@
 #include <rte_mbuf.h>
 
 #include "bridge.h"
+#include "sb_backoff.h"
 #include "engine.h"
 #include "port.h"
 
@@ -87,7 +88,8 @@ struct sbb_worker {
 	uint16_t n_backlog[SBB_MAX_PORTS];
 	struct sbb_export_rt *exports[SBB_MAX_TOPICS];
 	struct sbb_import_rt *imports[SBB_MAX_TOPICS];
-	unsigned empty_cycles;
+	unsigned empty_cycles;       /* idle = sleep: empty cycles before a nap */
+	struct sb_backoff backoff;   /* idle = yield: adaptive (sb_backoff.h) */
 	struct sbb_zc_ctx *zc_free;  /* free list (worker only; see worker.c) */
 	struct sbb_zc_ctx *zc_ctx;   /* SBB_ZC_CTX entries */
 	uint8_t scratch[SBW_MAX_FRAME]; /* linearised multi-segment frames */

@@ -23,7 +23,6 @@
 
 #include <limits.h>
 #include <linux/futex.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -334,6 +333,7 @@ int sb_ring_sub_attach(struct sb_ring_sub *sub, const struct sb_seg *seg, enum s
 		sub->seq_known = true;
 	else
 		resync_to_tail(sub, false);
+	sb_backoff_init(&sub->backoff, SPIN_BEFORE_YIELD);
 	if (wait == SB_WAIT_BLOCK) {
 		/* Count, then flag (and the reverse on the way out): dying in
 		 * between leaks one count, which only costs publishers a fence;
@@ -450,7 +450,16 @@ int sb_ring_wait(struct sb_ring_sub *sub, uint64_t timeout_ns)
 	for (;;) {
 		if (has_data(sub))
 			return SB_OK;
-		if (++spins < SPIN_BEFORE_YIELD || sub->wait == SB_WAIT_SPIN) {
+		++spins;
+		if (sub->wait == SB_WAIT_YIELD) {
+			/* Adaptive: spins while the core is ours, yields at once
+			 * while another thread waits for it (sb_backoff.h). */
+			sb_backoff_idle(&sub->backoff);
+			if (deadline && (sub->backoff.empty == 0 || (spins & 1023) == 0) && now_ns() >= deadline)
+				return SB_ETIMEDOUT;
+			continue;
+		}
+		if (spins < SPIN_BEFORE_YIELD || sub->wait == SB_WAIT_SPIN) {
 			sb_cpu_relax();
 			if (deadline && (spins & 1023) == 0 && now_ns() >= deadline)
 				return SB_ETIMEDOUT;
@@ -458,10 +467,7 @@ int sb_ring_wait(struct sb_ring_sub *sub, uint64_t timeout_ns)
 		}
 		if (deadline && now_ns() >= deadline)
 			return SB_ETIMEDOUT;
-		if (sub->wait == SB_WAIT_YIELD)
-			sched_yield();
-		else
-			futex_sleep(sub, deadline ? deadline - now_ns() : SLEEP_SLICE_NS);
+		futex_sleep(sub, deadline ? deadline - now_ns() : SLEEP_SLICE_NS);
 	}
 }
 

@@ -46,6 +46,7 @@
 #include <string.h>
 
 #include "sb_atomic.h"
+#include "sb_backoff.h"
 #include "sb_error.h"
 #include "sb_layout.h"
 #include "sb_segment.h"
@@ -132,6 +133,7 @@ struct sb_ring_sub {
 	uint64_t lost;
 	uint64_t laps;
 	uint8_t *copy_buf;        /* untethered poll: private copy, max_record bytes */
+	struct sb_backoff backoff; /* SB_WAIT_YIELD: spins between yields, kept across waits */
 	const struct sb_seg *seg;
 };
 

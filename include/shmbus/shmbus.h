@@ -133,7 +133,7 @@ enum sb_sub_start {
 
 enum sb_wait {
 	SB_SPIN = 0,       /* busy-poll: pinned, isolated cores */
-	SB_SPIN_YIELD = 1, /* spin, then sched_yield() */
+	SB_SPIN_YIELD = 1, /* spin, then sched_yield(); yields at once while the core is shared */
 	SB_BLOCKING = 2,   /* spin, then sleep on a futex until a commit */
 };
 
