@@ -145,6 +145,7 @@ static void topic_stats(const struct sbd_topic *t, struct sbp_wr *w, unsigned *n
 			continue;
 		kv_slot(w, n, "pub", i, "pid", p->pid);
 		kv_slot(w, n, "pub", i, "records", sb_load_relaxed(&p->records));
+		kv_slot(w, n, "pub", i, "bytes", sb_load_relaxed(&p->bytes));
 		kv_slot(w, n, "pub", i, "backpressure", sb_load_relaxed(&p->backpressure));
 		kv_slot(w, n, "pub", i, "aborted", sb_load_relaxed(&p->aborted));
 	}

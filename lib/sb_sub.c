@@ -115,6 +115,18 @@ int sb_sub_read(sb_sub_t *s, struct sb_msg *msgs, unsigned max)
 	struct sb_ring_view v[READ_MAX];
 	int n;
 
+	if (max == 1) {
+		/* One message: the ring's single-record path, no batch loop. */
+		int rc = sb_ring_peek(&s->ring, &v[0]);
+
+		if (rc < 0)
+			return rc;
+		msgs[0].data = v[0].data;
+		msgs[0].len = v[0].len;
+		msgs[0].seq = v[0].seq;
+		msgs[0].lost = v[0].lost;
+		return 1;
+	}
 	if (max == 0)
 		return SB_EINVAL;
 	if (max > READ_MAX)

@@ -194,6 +194,16 @@ int sb_ring_abort(struct sb_ring_pub *pub)
 	return sbi_commit_as(pub, SB_REC_ABORT);
 }
 
+int sbi_claim_slow(struct sb_ring_pub *pub, uint32_t len, void **payload)
+{
+	return sb_ring_claim_batch(pub, &len, 1, payload);
+}
+
+int sbi_commit_slow(struct sb_ring_pub *pub)
+{
+	return sbi_commit_as(pub, SB_REC_DATA);
+}
+
 /* ------------------------------------------------------------ subscribers */
 
 /* The seq stored at record boundary pos: the number of the next data record
@@ -397,6 +407,13 @@ int sbi_sub_bad_record(struct sb_ring_sub *sub, uint64_t pos, const struct sb_re
 		  (unsigned long long)sb_load_relaxed(&sub->prod->tail));
 	resync_to_tail(sub, true);
 	return SB_ECORRUPT;
+}
+
+int sbi_peek_slow(struct sb_ring_sub *sub, struct sb_ring_view *v)
+{
+	int rc = sb_ring_peek_batch(sub, v, 1);
+
+	return rc < 0 ? rc : SB_OK;
 }
 
 /* --------------------------------------------------------------- waiting */

@@ -96,6 +96,7 @@ struct sb_ring_pub {
 	uint16_t slot_idx;
 	bool exclusive;
 	bool claim_open;
+	bool claim_simple;        /* open claim: one record, no pad before it */
 	uint32_t claim_n;         /* records in the open claim */
 	uint64_t claim_start;     /* first byte of the open claim (maybe a pad) */
 	uint64_t claim_end;
@@ -175,6 +176,11 @@ int sb_ring_repair(const struct sb_seg *seg, uint64_t stuck_tail);
 /* Slow paths of the inline functions below (not for direct use). */
 int sbi_pub_regate(struct sb_ring_pub *pub, uint64_t end);
 void sbi_doorbell_ring(struct sb_sub_area *subs);
+/* The general paths behind the single-record fast paths, out of line so
+ * that the fast paths need no saved registers and no stack frame. */
+int sbi_claim_slow(struct sb_ring_pub *pub, uint32_t len, void **payload);
+int sbi_commit_slow(struct sb_ring_pub *pub);
+int sbi_peek_slow(struct sb_ring_sub *sub, struct sb_ring_view *v);
 int sbi_sub_bad_record(struct sb_ring_sub *sub, uint64_t pos, const struct sb_rec_hdr *h);
 int sbi_sub_lapped(struct sb_ring_sub *sub);
 
@@ -298,6 +304,7 @@ static inline int sb_ring_claim_batch(struct sb_ring_pub *pub, const uint32_t *l
 		}
 	}
 	pub->claim_open = true;
+	pub->claim_simple = n == 1 && end - h == sb_rec_size_al(lens[0], pub->align);
 	pub->claim_start = h;
 	pub->claim_end = end;
 	pub->claim_n = n;
@@ -305,10 +312,41 @@ static inline int sb_ring_claim_batch(struct sb_ring_pub *pub, const uint32_t *l
 	return SB_OK;
 }
 
-/* Claim one record of len bytes; *payload points at where to write it. */
+/*
+ * Claim one record of len bytes; *payload points at where to write it.
+ * Same contract as sb_ring_claim_batch with n = 1.  An exclusive publisher
+ * whose record fits before the end of the ring and below the gate (every
+ * claim but about one per lap) takes the short path; the rest, and shared
+ * publishers, go through sb_ring_claim_batch.  The hot paths copy the
+ * handle's fields into locals first: shared-memory stores may alias the
+ * handle as far as the compiler knows (-fno-strict-aliasing), and it would
+ * reload each field after every store.
+ */
 static inline int sb_ring_claim(struct sb_ring_pub *pub, uint32_t len, void **payload)
 {
-	return sb_ring_claim_batch(pub, &len, 1, payload);
+	uint64_t h = pub->head, mask = pub->mask;
+	uint64_t size = sb_rec_size_al(len, pub->align), end = h + size;
+
+	if (sb_likely(pub->exclusive && !pub->claim_open && len <= pub->max_record &&
+		      size <= pub->cap - (h & mask) && end + SB_REC_HDR_SIZE <= pub->gate_limit)) {
+		struct sb_prod_ctl *prod = pub->prod;
+
+		*payload = sbi_hdr(pub->data, mask, h) + 1;
+		pub->head = end;
+		pub->claim_lens[0] = len;
+		pub->claim_open = true;
+		pub->claim_simple = true;
+		pub->claim_start = h;
+		pub->claim_end = end;
+		pub->claim_n = 1;
+		pub->claim_bytes = len;
+		/* RELAXED + release fence (pair P1), as in sb_ring_claim_batch:
+		 * ordered before the caller's writes into the claimed bytes. */
+		sb_store_relaxed(&prod->head, end);
+		atomic_thread_fence(memory_order_release);
+		return SB_OK;
+	}
+	return sbi_claim_slow(pub, len, payload);
 }
 
 /*
@@ -334,7 +372,7 @@ static inline uint64_t sbi_publish_claim(struct sb_ring_pub *pub, uint64_t seq, 
 	rh = sbi_hdr(pub->data, pub->mask, z);
 	sb_store_relaxed(&rh->word, 0);
 	sb_store_relaxed(&rh->seq, next);
-	if (sb_likely(pub->claim_n == 1 && z - h == sb_rec_size_al(pub->claim_lens[0], pub->align))) {
+	if (sb_likely(pub->claim_simple)) {
 		/* Fast path: one record, no padding before it. */
 		rh = sbi_hdr(pub->data, pub->mask, h);
 		sb_store_relaxed(&rh->seq, seq);
@@ -410,6 +448,7 @@ static inline int sbi_commit_as(struct sb_ring_pub *pub, uint16_t type)
 	 * waiters read tail; readers themselves poll the commit words. */
 	sb_store_release(&pub->prod->tail, pub->claim_end);
 	pub->claim_open = false;
+	pub->claim_simple = false;
 	if (type == SB_REC_DATA) {
 		pub->records += pub->claim_n;
 		pub->bytes += pub->claim_bytes;
@@ -428,7 +467,49 @@ static inline int sbi_commit_as(struct sb_ring_pub *pub, uint16_t type)
  * A shared publisher first waits for earlier claims to be committed. */
 static inline int sb_ring_commit(struct sb_ring_pub *pub)
 {
-	return sbi_commit_as(pub, SB_REC_DATA);
+	if (sb_likely(pub->claim_simple & pub->exclusive)) {
+		/* sbi_commit_as for one exclusive record, with the fields in
+		 * locals (see sb_ring_claim); same stores, same order. */
+		uint8_t *data = pub->data;
+		uint64_t mask = pub->mask, h = pub->claim_start, end = pub->claim_end, z = end;
+		uint64_t seq = pub->next_seq;
+		uint32_t len = pub->claim_lens[0];
+		struct sb_prod_ctl *prod = pub->prod;
+		struct sb_pub_slot *slot = pub->slot;
+		const struct sb_sub_area *subs = pub->subs;
+		struct sb_rec_hdr *rh;
+
+		if (sb_unlikely(pub->cap - (z & mask) < SB_REC_HDR_SIZE))
+			z += pub->cap - (z & mask);
+		pub->claim_open = false;
+		pub->claim_simple = false;
+		uint64_t records = pub->records + 1, bytes = pub->bytes + len;
+
+		pub->next_seq = seq + 1;
+		pub->records = records;
+		pub->bytes = bytes;
+		/* RELAXED: published by the RELEASE below; gating kept one header
+		 * of headroom past the claim (sbi_publish_claim). */
+		rh = sbi_hdr(data, mask, z);
+		sb_store_relaxed(&rh->word, 0);
+		sb_store_relaxed(&rh->seq, seq + 1);
+		rh = sbi_hdr(data, mask, h);
+		sb_store_relaxed(&rh->seq, seq);
+		/* RELEASE (pair P2): pairs with the subscribers' ACQUIRE. */
+		sb_store_release(&rh->word, sb_rec_word(len, SB_REC_DATA, pub->slot_idx));
+		/* RELAXED: published by the RELEASE of tail just below. */
+		sb_store_relaxed(&prod->next_seq, seq + 1);
+		/* RELEASE (pairs P3 and P2'): joiners and waiters read tail. */
+		sb_store_release(&prod->tail, end);
+		/* RELAXED: statistics for monitors; single writer. */
+		sb_store_relaxed(&slot->records, records);
+		sb_store_relaxed(&slot->bytes, bytes);
+		/* RELAXED: see sbi_commit_as. */
+		if (sb_unlikely(sb_load_relaxed(&subs->blocking) != 0))
+			sbi_doorbell_ring(pub->subs);
+		return SB_OK;
+	}
+	return sbi_commit_slow(pub);
 }
 
 /*
@@ -628,13 +709,53 @@ static inline int sb_ring_peek_batch(struct sb_ring_sub *sub, struct sb_ring_vie
 	return (int)n;
 }
 
-/* Look at the next data record in place.  Returns 0, SB_EEMPTY,
- * SB_ELAPPED or SB_ECORRUPT (see sb_ring_peek_batch). */
+/*
+ * Look at the next data record in place.  Returns 0, SB_EEMPTY,
+ * SB_ELAPPED or SB_ECORRUPT (see sb_ring_peek_batch).  A tethered
+ * subscriber past its join window (no validation needed) takes a short
+ * path for a data record or an empty ring, with the same loads in the same
+ * order and the same checks as sbi_sub_next; anything else (padding,
+ * aborted records, a bad header, untethered reads) takes the general one.
+ */
 static inline int sb_ring_peek(struct sb_ring_sub *sub, struct sb_ring_view *v)
 {
-	int rc = sb_ring_peek_batch(sub, v, 1);
+	uint64_t pos = sub->cursor, mask = sub->mask, cap = sub->cap, off = pos & mask;
+	const uint8_t *data = sub->data;
 
-	return rc < 0 ? rc : SB_OK;
+	if (sb_likely(sub->kind == SB_SUB_TETHERED && pos >= sub->safe_from && cap - off >= SB_REC_HDR_SIZE)) {
+		const struct sb_rec_hdr *rh = (const struct sb_rec_hdr *)(data + off);
+		/* ACQUIRE (pair P2): as in sbi_sub_next. */
+		uint64_t w = sb_load_acquire(&rh->word);
+
+		if (w == 0) {
+			sub->peek_n = 0;
+			return SB_EEMPTY;
+		}
+		if (sb_likely(sb_rec_word_type(w) == SB_REC_DATA)) {
+			uint64_t seq = sb_load_relaxed(&rh->seq); /* ordered by the ACQUIRE */
+			uint64_t expected = sub->expected_seq;
+			uint32_t len = sb_rec_word_len(w);
+			uint64_t size = sb_rec_size_al(len, sub->align);
+			bool known = sub->seq_known;
+
+			if (sb_likely(len <= sub->max_record && size <= cap - off && !(known && seq < expected))) {
+				uint64_t lost = known ? seq - expected : 0;
+
+				v->data = data + off + SB_REC_HDR_SIZE;
+				v->len = len;
+				v->seq = seq;
+				v->pos = pos;
+				v->lost = lost;
+				sub->peek_end = pos + size;
+				sub->peek_n = 1;
+				sub->peek_last_seq = seq;
+				sub->peek_lost = lost;
+				__builtin_prefetch(data + ((pos + size) & mask), 0, 3);
+				return SB_OK;
+			}
+		}
+	}
+	return sbi_peek_slow(sub, v);
 }
 
 /*
@@ -651,20 +772,25 @@ static inline int sb_ring_consume(struct sb_ring_sub *sub)
 		sub->peek_n = 0;
 		return sbi_sub_lapped(sub);
 	}
-	sub->cursor = sub->peek_end;
-	sub->consumed += sub->peek_n;
-	sub->lost += sub->peek_lost;
+	/* Fields into locals before the shared stores (see sb_ring_claim). */
+	struct sb_sub_slot *slot = sub->slot;
+	uint64_t cursor = sub->peek_end, consumed = sub->consumed + sub->peek_n;
+	uint64_t peek_lost = sub->peek_lost, lost = sub->lost + peek_lost;
+
+	sub->cursor = cursor;
+	sub->consumed = consumed;
+	sub->lost = lost;
 	sub->expected_seq = sub->peek_last_seq + 1;
 	sub->seq_known = true;
 	sub->peek_n = 0;
 	/* RELEASE pairs with the ACQUIRE of cursor in the publishers' gating
 	 * scan (sbi_pub_regate): our reads of the records happen before any
 	 * publisher reuses their space. */
-	sb_store_release(&sub->slot->cursor, sub->cursor);
+	sb_store_release(&slot->cursor, cursor);
 	/* RELAXED: statistics; single writer. */
-	sb_store_relaxed(&sub->slot->consumed, sub->consumed);
-	if (sb_unlikely(sub->peek_lost != 0))
-		sb_store_relaxed(&sub->slot->lost, sub->lost);
+	sb_store_relaxed(&slot->consumed, consumed);
+	if (sb_unlikely(peek_lost != 0))
+		sb_store_relaxed(&slot->lost, lost);
 	return SB_OK;
 }
 

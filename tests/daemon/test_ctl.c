@@ -42,7 +42,9 @@ static void test_ctl_create_list_stat_clients_delete(void **state)
 {
 	char out[8192];
 	struct sb_client_opts co = { .name = "watched" };
+	static const char payload[32] = "per-slot byte counter";
 	sb_client_t *c;
+	sb_pub_t *p;
 
 	(void)state;
 	dt_daemon_start(&d, NULL, NULL);
@@ -59,9 +61,18 @@ static void test_ctl_create_list_stat_clients_delete(void **state)
 	c = sb_connect(&co);
 	assert_non_null(c);
 	assert_non_null(sb_sub_open(c, "md.test", NULL));
+	p = sb_pub_open(c, "md.test", NULL);
+	assert_non_null(p);
+	assert_int_equal(sb_pub_send(p, payload, 10), 0);
+	assert_int_equal(sb_pub_send(p, payload, 20), 0);
+	assert_int_equal(sb_pub_send(p, payload, 30), 0);
 	assert_int_equal(run_ctl(out, sizeof(out), "--json", "stat", "md.test", NULL, NULL), 0);
 	assert_non_null(strstr(out, "\"ring_size\": 65536"));
 	assert_non_null(strstr(out, "\"sub.0.tethered\": 1"));
+	/* Per publisher slot: what it committed, in messages and bytes. */
+	assert_non_null(strstr(out, "\"pub.0.records\": 3"));
+	assert_non_null(strstr(out, "\"pub.0.bytes\": 60"));
+	assert_non_null(strstr(out, "\"sub.0.lag_bytes\": "));
 	assert_int_equal(run_ctl(out, sizeof(out), "stat", NULL, NULL, NULL, NULL), 0);
 	assert_non_null(strstr(out, "topics_created"));
 	assert_int_equal(run_ctl(out, sizeof(out), "--json", "clients", NULL, NULL, NULL), 0);
