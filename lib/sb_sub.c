@@ -110,25 +110,13 @@ int sb_sub_poll(sb_sub_t *s, sb_msg_fn fn, void *ctx, unsigned max)
 	return sb_ring_poll(&s->ring, deliver, &t, max);
 }
 
-int sb_sub_read(sb_sub_t *s, struct sb_msg *msgs, unsigned max)
+/* Several messages: the batch walk, out of line so that the one-message
+ * path of sb_sub_read needs neither its stack frame nor saved registers. */
+static __attribute__((noinline)) int read_batch(sb_sub_t *s, struct sb_msg *msgs, unsigned max)
 {
 	struct sb_ring_view v[READ_MAX];
 	int n;
 
-	if (max == 1) {
-		/* One message: the ring's single-record path, no batch loop. */
-		int rc = sb_ring_peek(&s->ring, &v[0]);
-
-		if (rc < 0)
-			return rc;
-		msgs[0].data = v[0].data;
-		msgs[0].len = v[0].len;
-		msgs[0].seq = v[0].seq;
-		msgs[0].lost = v[0].lost;
-		return 1;
-	}
-	if (max == 0)
-		return SB_EINVAL;
 	if (max > READ_MAX)
 		max = READ_MAX;
 	n = sb_ring_peek_batch(&s->ring, v, max);
@@ -139,6 +127,24 @@ int sb_sub_read(sb_sub_t *s, struct sb_msg *msgs, unsigned max)
 		msgs[i].lost = v[i].lost;
 	}
 	return n;
+}
+
+int sb_sub_read(sb_sub_t *s, struct sb_msg *msgs, unsigned max)
+{
+	struct sb_ring_view v;
+	int rc;
+
+	if (max != 1)
+		return max == 0 ? SB_EINVAL : read_batch(s, msgs, max);
+	/* One message: the ring's single-record path. */
+	rc = sb_ring_peek(&s->ring, &v);
+	if (rc < 0)
+		return rc;
+	msgs[0].data = v.data;
+	msgs[0].len = v.len;
+	msgs[0].seq = v.seq;
+	msgs[0].lost = v.lost;
+	return 1;
 }
 
 int sb_sub_release(sb_sub_t *s)

@@ -483,11 +483,9 @@ static inline int sb_ring_commit(struct sb_ring_pub *pub)
 			z += pub->cap - (z & mask);
 		pub->claim_open = false;
 		pub->claim_simple = false;
-		uint64_t records = pub->records + 1, bytes = pub->bytes + len;
-
 		pub->next_seq = seq + 1;
-		pub->records = records;
-		pub->bytes = bytes;
+		pub->records++;
+		pub->bytes += len;
 		/* RELAXED: published by the RELEASE below; gating kept one header
 		 * of headroom past the claim (sbi_publish_claim). */
 		rh = sbi_hdr(data, mask, z);
@@ -502,8 +500,8 @@ static inline int sb_ring_commit(struct sb_ring_pub *pub)
 		/* RELEASE (pairs P3 and P2'): joiners and waiters read tail. */
 		sb_store_release(&prod->tail, end);
 		/* RELAXED: statistics for monitors; single writer. */
-		sb_store_relaxed(&slot->records, records);
-		sb_store_relaxed(&slot->bytes, bytes);
+		sb_store_relaxed(&slot->records, pub->records);
+		sb_store_relaxed(&slot->bytes, pub->bytes);
 		/* RELAXED: see sbi_commit_as. */
 		if (sb_unlikely(sb_load_relaxed(&subs->blocking) != 0))
 			sbi_doorbell_ring(pub->subs);
