@@ -203,6 +203,26 @@ static int export_key(struct sbb_export_cfg *e, const char *key, const char *v)
 	} else if (!strcmp(key, "dest")) {
 		if (!parse_mac(v, e->dst_mac) || mac_zero(e->dst_mac))
 			return -1;
+	} else if (!strcmp(key, "receivers")) {
+		/* MAC[,MAC...]: unicast, non-zero, at most SBB_MAX_RECEIVERS. */
+		char buf[256], *save = NULL;
+
+		if (strlen(v) >= sizeof(buf))
+			return -1;
+		snprintf(buf, sizeof(buf), "%s", v);
+		e->n_receivers = 0;
+		for (char *t = strtok_r(buf, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+			uint8_t *m;
+
+			if (e->n_receivers == SBB_MAX_RECEIVERS)
+				return -1;
+			m = e->receivers[e->n_receivers];
+			if (!parse_mac(t, m) || mac_zero(m) || (m[0] & 1))
+				return -1;
+			e->n_receivers++;
+		}
+		if (e->n_receivers == 0)
+			return -1;
 	} else if (!strcmp(key, "tethered")) {
 		if (!parse_bool(v, &e->tethered))
 			return -1;
@@ -331,6 +351,12 @@ int sbb_config_check(const struct sbb_config *c, char *err, size_t errlen)
 	for (unsigned i = 0; i < c->n_exports; i++) {
 		if (mac_zero(c->exports[i].dst_mac)) {
 			snprintf(err, errlen, "[export %s] needs dest = MAC", c->exports[i].topic);
+			return -1;
+		}
+		if (c->exports[i].n_receivers && !(c->exports[i].dst_mac[0] & 1)) {
+			snprintf(err, errlen,
+				 "[export %s]: receivers is for a multicast dest; a unicast export's only receiver is its dest",
+				 c->exports[i].topic);
 			return -1;
 		}
 		for (unsigned j = 0; j < c->n_imports; j++)
@@ -494,6 +520,9 @@ static int start_export(struct sbb_bridge *b, unsigned i, const struct sb_seg *s
 	sc.topic_id = x->topic_id;
 	memcpy(sc.src_mac, x->port->mac.addr_bytes, 6);
 	memcpy(sc.dst_mac, ec->dst_mac, 6);
+	_Static_assert(sizeof(sc.receivers) == sizeof(ec->receivers), "receiver list sizes");
+	memcpy(sc.receivers, ec->receivers, sizeof(sc.receivers));
+	sc.n_receivers = ec->n_receivers;
 	sc.mtu = b->cfg.mtu;
 	sc.window = b->cfg.window ? b->cfg.window : seg->data_size / 4;
 	sc.tethered = ec->tethered;

@@ -39,6 +39,10 @@ struct sbb_export_cfg {
 	char topic[64];
 	uint16_t port;
 	uint8_t dst_mac[6];        /* unicast peer or multicast group (01:...) */
+	/* Multicast: the receivers allowed to speak for this export (STATUS,
+	 * NAK); none listed: any.  A unicast export's only receiver is dest. */
+	uint8_t receivers[SBB_MAX_RECEIVERS][6];
+	unsigned n_receivers;
 	bool tethered;
 	int zero_copy;             /* -1 auto (if the PMD has multi-seg TX), 0 off, 1 required */
 };

@@ -87,6 +87,7 @@ struct sbb_counters {
 	uint64_t copied_frames;
 	uint64_t ooo_stored;               /* receiver: DATA frames kept beyond a gap */
 	uint64_t naks_ignored;             /* sender: NAKs repeating a range being answered */
+	uint64_t foreign_rx;               /* sender: STATUS/NAK from a MAC not among its receivers */
 };
 
 /* ------------------------------------------------------------------ sender */
@@ -95,6 +96,11 @@ struct sbb_sender_cfg {
 	uint32_t topic_id;
 	uint8_t src_mac[6];
 	uint8_t dst_mac[6];          /* unicast peer or multicast group */
+	/* Who may speak for this export (STATUS, NAK): a unicast dst_mac only;
+	 * a multicast group the n_receivers listed, or anyone if none is.
+	 * Frames from anyone else are counted (foreign_rx) and dropped. */
+	uint8_t receivers[SBB_MAX_RECEIVERS][6];
+	unsigned n_receivers;
 	uint32_t mtu;                /* Ethernet payload bytes (1500: standard) */
 	uint64_t window;             /* max bytes in flight beyond the lowest ack */
 	bool tethered;               /* hold the local ring for tethered receivers */

@@ -1022,12 +1022,31 @@ static void on_status(struct sbb_sender *s, const struct sbw_msg *m, uint64_t no
 	}
 }
 
+/* May this MAC speak for the export (cfg.receivers in engine.h)?  A
+ * forged STATUS would otherwise make a receiver that gates a tethered ring
+ * until receiver_timeout, and a forged NAK would make us resend. */
+static bool may_speak(const struct sbb_sender *s, const uint8_t mac[6])
+{
+	if (!(s->cfg.dst_mac[0] & 1))
+		return memcmp(mac, s->cfg.dst_mac, 6) == 0;
+	if (s->cfg.n_receivers == 0)
+		return true;
+	for (unsigned i = 0; i < s->cfg.n_receivers && i < SBB_MAX_RECEIVERS; i++)
+		if (memcmp(mac, s->cfg.receivers[i], 6) == 0)
+			return true;
+	return false;
+}
+
 void sbb_sender_input(struct sbb_sender *s, const struct sbw_msg *m, uint64_t now_ns)
 {
 	SBB_ENG_CTR(s, frames_rx, 1);
 	SBB_ENG_CTR(s, bytes_rx, SBW_ETH_HLEN + (uint64_t)m->h.hdr_len + m->h.body_len);
 	if (m->h.topic_id != s->cfg.topic_id)
 		return;
+	if ((m->h.type == SBW_NAK || m->h.type == SBW_STATUS) && !may_speak(s, m->src_mac)) {
+		SBB_ENG_CTR(s, foreign_rx, 1);
+		return;
+	}
 	if (m->h.type == SBW_NAK)
 		on_nak(s, m, now_ns);
 	else if (m->h.type == SBW_STATUS)

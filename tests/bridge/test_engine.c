@@ -174,6 +174,8 @@ struct world {
 	uint64_t target;             /* records to publish */
 	uint64_t drop_seq;           /* drop the first DATA frame carrying this seq (UINT64_MAX: none) */
 	unsigned garbage;            /* inject a garbage frame every this many ticks (0: never) */
+	unsigned forge_status;       /* a forged tethered STATUS from mac_x every this many ticks */
+	bool allow_list;             /* multicast: the sender lists mac_b[0..nrx) as its receivers */
 	unsigned delay;              /* link delay each way, ticks (0: same tick) */
 	unsigned nak_ticks;          /* receivers' nak_interval (0: 100 ticks) */
 	uint32_t ooo_max;            /* receivers' out-of-order store (0: default) */
@@ -187,6 +189,7 @@ struct world {
 	struct queue down[MAXR], up;
 	uint64_t tick, now;
 	uint64_t published, pub_backpressure;
+	uint64_t forged;             /* forged STATUS frames injected */
 	uint8_t *pubbuf;
 
 	/* what each local subscriber saw */
@@ -364,6 +367,7 @@ static void to_lframe(struct world *w, const struct sbb_txframe *tf, struct lfra
 
 static const uint8_t mac_a[6] = { 0x02, 0, 0, 0, 0, 0x0a };
 static const uint8_t mac_b[MAXR][6] = { { 0x02, 0, 0, 0, 0, 0x0b }, { 0x02, 0, 0, 0, 0, 0x0c } };
+static const uint8_t mac_x[6] = { 0x02, 0, 0, 0, 0, 0x66 }; /* nobody's receiver */
 static const uint8_t mac_group[6] = { 0x01, 0x00, 0x5e, 0, 0, 0x01 };
 
 static void to_receiver(struct world *w, unsigned to, const struct sbw_msg *m)
@@ -404,6 +408,11 @@ static void sender_cfg(const struct world *w, struct sbb_sender_cfg *c)
 	c->topic_id = sbw_topic_id(TOPIC);
 	memcpy(c->src_mac, mac_a, 6);
 	memcpy(c->dst_mac, w->nrx > 1 ? mac_group : mac_b[0], 6);
+	if (w->allow_list) {
+		for (unsigned i = 0; i < w->nrx; i++)
+			memcpy(c->receivers[i], mac_b[i], 6);
+		c->n_receivers = w->nrx;
+	}
 	c->mtu = w->mtu;
 	c->window = w->window;
 	c->tethered = w->tethered_tx;
@@ -679,6 +688,28 @@ static void inject_garbage(struct world *w)
 }
 
 /* One tick of the world: publish, send, deliver, answer, consume. */
+/* A well-formed tethered STATUS asking to resync from the oldest record,
+ * from a MAC that is none of the export's receivers: if the sender took it,
+ * this phantom would hold ring A at the oldest record for as long as it
+ * keeps talking. */
+static void inject_forged_status(struct world *w)
+{
+	uint8_t buf[128];
+	struct sbw_msg m, pm;
+	size_t n;
+
+	memset(&m, 0, sizeof(m));
+	sbw_begin(buf, mac_a, mac_x, SBW_STATUS, sbw_topic_id(TOPIC), w->a.hdr->epoch_ns);
+	m.u.status.acked_pos = 0;
+	m.u.status.window = UINT64_C(1) << 30;
+	m.u.status.want_seq = 0;
+	m.u.status.flags = SBW_S_TETHERED | SBW_S_RESYNC;
+	n = sbw_finish(buf, &m, 0);
+	assert_int_equal(sbw_parse(buf, n, &pm), SBW_OK);
+	sbb_sender_input(w->s, &pm, w->now);
+	w->forged++;
+}
+
 static void step(struct world *w)
 {
 	struct sbb_txframe tf;
@@ -691,6 +722,8 @@ static void step(struct world *w)
 	publish(w);
 	if (w->garbage && w->tick % w->garbage == 0)
 		inject_garbage(w);
+	if (w->forge_status && w->tick % w->forge_status == 0)
+		inject_forged_status(w);
 	for (unsigned k = 0; k < w->tx_per_tick && sbb_sender_next(w->s, &tf, w->zero_copy, w->now); k++) {
 		to_lframe(w, &tf, &lf, true);
 		if (drop_filter(w, &tf))
@@ -1053,6 +1086,46 @@ static void test_engine_garbage_ignored(void **state)
 	free_world(w);
 }
 
+/* A STATUS from a MAC that is not the unicast export's dest is counted
+ * and dropped: the phantom it names never gates the tethered ring, though
+ * it speaks far more often than receiver_timeout, and the ring (a small
+ * one, lapped many times) keeps moving. */
+static void test_engine_foreign_status_unicast(void **state)
+{
+	struct world *w = new_world();
+
+	(void)state;
+	w->target = scaled(8, 3000);
+	w->ring_a = 128 * 1024;
+	w->forge_status = 97;
+	setup_world(w);
+	run(w, max_ticks_for(w));
+	assert_complete(w);
+	assert_true(w->forged > 0);
+	assert_int_equal(sbb_sender_counters(w->s)->foreign_rx, w->forged);
+	free_world(w);
+}
+
+/* Multicast with a receiver list: the listed receivers are served, a
+ * phantom is refused as above. */
+static void test_engine_foreign_status_multicast_list(void **state)
+{
+	struct world *w = new_world();
+
+	(void)state;
+	w->nrx = 2;
+	w->allow_list = true;
+	w->target = scaled(8, 3000);
+	w->ring_a = 128 * 1024;
+	w->forge_status = 97;
+	setup_world(w);
+	run(w, max_ticks_for(w));
+	assert_complete(w);
+	assert_true(w->forged > 0);
+	assert_int_equal(sbb_sender_counters(w->s)->foreign_rx, w->forged);
+	free_world(w);
+}
+
 /* The last frame is lost and the publisher goes quiet: only the sender's
  * heartbeat can reveal the loss. */
 static void test_engine_heartbeat_tail_loss(void **state)
@@ -1273,6 +1346,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_engine_sender_session_change),
 		cmocka_unit_test(test_engine_two_receivers),
 		cmocka_unit_test(test_engine_garbage_ignored),
+		cmocka_unit_test(test_engine_foreign_status_unicast),
+		cmocka_unit_test(test_engine_foreign_status_multicast_list),
 		cmocka_unit_test(test_engine_heartbeat_tail_loss),
 		cmocka_unit_test(test_engine_jumbo_aligned),
 		cmocka_unit_test(test_engine_tiny_window),

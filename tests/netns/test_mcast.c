@@ -20,7 +20,9 @@ static const char a_cfg[] =
 	"max_msg = 4096\n"
 	"[export s]\n"
 	"port = 0\n"
-	"dest = 01:00:5e:00:00:01\n";
+	"dest = 01:00:5e:00:00:01\n"
+	/* the two importers' port MACs (scripts/netns-topology.sh) */
+	"receivers = 02:00:00:00:00:0b, 02:00:00:00:00:0c\n";
 
 static const char r_cfg[] =
 	"[topic s]\n"
@@ -81,6 +83,7 @@ static void test_mcast_two_receivers_get_every_record(void **state)
 	assert_int_equal(nt_dir_stat(&c, "import", "records_rx"), n);
 	assert_true(nt_dir_stat(&c, "import", "naks_tx") > 0);
 	assert_true(nt_dir_stat(&a, "export", "retransmits") > 0);
+	assert_int_equal(nt_dir_stat(&a, "export", "foreign_rx"), 0); /* both listed */
 	assert_true(nt_dir_stat(&b, "import", "duplicates") > 0); /* C's repairs reach B too */
 
 	sb_disconnect(cb);
