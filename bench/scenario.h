@@ -52,6 +52,9 @@ int scenario_baseline(const struct bench_opts *o);
 int scenario_pingpong(const struct bench_opts *o);
 int scenario_throughput(const struct bench_opts *o);
 int scenario_compare(const struct bench_opts *o);
+/* The ring's calls on one core, publisher and subscriber in one process
+ * (scenario_opcost.c). */
+int scenario_opcost(const struct bench_opts *o);
 /* Across two network namespaces through the DPDK bridge, with the raw DPDK
  * and kernel UDP baselines (scenario_crosshost.c).  Returns 0, -1, or
  * BENCH_SKIP when this host cannot run it (not root, no DPDK, no bridge). */
