@@ -19,7 +19,9 @@
  * otherwise pick, where built and available here (ZeroMQ, iceoryx), with
  * the median per-round ratio of their p50 to shmbus's.  Peers make system
  * calls by design and run outside the seccomp sandbox, with at most
- * CMP_PEER_PER_ROUND round trips per round (they are 100x slower).
+ * CMP_PEER_PER_ROUND round trips per round (they are 100x slower).  A peer
+ * that fails (its daemon misbehaves, a run times out) is reported and left
+ * out of the rest of the invocation; shmbus's own subjects failing ends it.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -42,6 +44,7 @@ struct compare_subject {
 	latency_run_fn run;
 	bool peer;          /* another system: fewer round trips, no sandbox */
 	char tag;           /* one letter in the order column */
+	bool failed;        /* a peer whose run failed: left out from then on */
 };
 
 /* Per subject, over the rounds of one size. */
@@ -69,19 +72,19 @@ static unsigned build_subjects(const struct bench_opts *o, struct compare_subjec
 	unsigned n = 0;
 
 	out[n++] = (struct compare_subject){ "shmbus", "shmbus ring ping-pong, segments created directly "
-						       "(tethered busy-spin subscribers)", pingpong_run, false, 'S' };
+						       "(tethered busy-spin subscribers)", pingpong_run, false, 'S', false };
 	if (o->via_daemon)
 		out[n++] = (struct compare_subject){ "shmbus-daemon", "shmbus ping-pong, topics opened by name via "
-								      "shmbusd + libshmbus", daemon_run, false, 'D' };
+								      "shmbusd + libshmbus", daemon_run, false, 'D', false };
 #ifdef SB_HAVE_ZMQ
 	if (zmq_available())
 		out[n++] = (struct compare_subject){ "zeromq", "ZeroMQ 4 PAIR over ipc:// ping-pong (NOT sandboxed: "
-							       "makes syscalls by design)", zmq_run, true, 'Z' };
+							       "makes syscalls by design)", zmq_run, true, 'Z', false };
 #endif
 #ifdef SB_HAVE_ICEORYX
 	if (iceoryx_available())
 		out[n++] = (struct compare_subject){ "iceoryx", "iceoryx 2 publisher/subscriber ping-pong with RouDi "
-								"(NOT sandboxed: makes syscalls by design)", iceoryx_run, true, 'I' };
+								"(NOT sandboxed: makes syscalls by design)", iceoryx_run, true, 'I', false };
 #endif
 	return n;
 }
@@ -131,8 +134,8 @@ static char *json_extra(const struct subject_acc *a, unsigned n, double med50, d
 /* One round: the limit and every subject, in an order rotated by round;
  * repeated while disturbed, up to --retries times.  Returns 0 or -1. */
 static int run_round(const struct bench_opts *o, uint32_t size, uint64_t per_round, unsigned i,
-		     struct subject_acc *acc, unsigned ns, struct bench_result *bres, struct bench_result *sres,
-		     char *order, size_t order_len)
+		     struct subject_acc *acc, struct compare_subject *subj, unsigned ns, struct bench_result *bres,
+		     struct bench_result *sres, char *order, size_t order_len)
 {
 	unsigned nrun = ns + 1;
 
@@ -156,9 +159,17 @@ static int run_round(const struct bench_opts *o, uint32_t size, uint64_t per_rou
 				struct run_spec sspec = { .size = size, .count = a->per_round, .warmup = a->warmup,
 							  .samples_out = a->pooled + (uint64_t)i * a->per_round };
 
+				if (subj[j - 1].failed)
+					continue;
 				memset(&sres[j - 1], 0, sizeof(sres[j - 1]));
-				if (a->s->run(o, &sspec, &sres[j - 1]) < 0)
-					return -1;
+				if (a->s->run(o, &sspec, &sres[j - 1]) < 0) {
+					if (!a->s->peer)
+						return -1;
+					subj[j - 1].failed = true;
+					fprintf(bench_out(o), "shmbus-bench: compare: %s failed in round %u (above); "
+							      "left out of the rest of this run\n", a->s->name, i + 1);
+					continue;
+				}
 				disturbed |= harness_disturbed(&sres[j - 1].dist);
 			}
 			used += (size_t)snprintf(order + used, order_len - used, "%s%c", k ? "," : "",
@@ -171,7 +182,7 @@ static int run_round(const struct bench_opts *o, uint32_t size, uint64_t per_rou
 	}
 }
 
-static int compare_size(const struct bench_opts *o, const struct compare_subject *subj, unsigned ns, uint32_t size,
+static int compare_size(const struct bench_opts *o, struct compare_subject *subj, unsigned ns, uint32_t size,
 			uint64_t per_round)
 {
 	FILE *out = bench_out(o);
@@ -214,7 +225,7 @@ static int compare_size(const struct bench_opts *o, const struct compare_subject
 	for (unsigned i = 0; i < o->rounds; i++) {
 		struct bench_result bres;
 		char order[32];
-		int retried = run_round(o, size, per_round, i, acc, ns, &bres, sres, order, sizeof(order));
+		int retried = run_round(o, size, per_round, i, acc, subj, ns, &bres, sres, order, sizeof(order));
 
 		if (retried < 0)
 			goto out;
@@ -226,6 +237,8 @@ static int compare_size(const struct bench_opts *o, const struct compare_subject
 			struct subject_acc *a = &acc[j];
 			struct compare_round *c = &a->rounds[i];
 
+			if (subj[j].failed)
+				continue;
 			c->round = i + 1;
 			c->base = bres.lat;
 			c->subj = sres[j].lat;
@@ -248,6 +261,8 @@ static int compare_size(const struct bench_opts *o, const struct compare_subject
 			/* shmbus-daemon against the raw ring; peers against shmbus */
 			const struct lat_stats *x = &sres[acc[j].s->peer ? ref : 0].lat;
 
+			if (subj[j].failed)
+				continue;
 			acc[j].x50[i] = sres[j].lat.p50_ns / x->p50_ns;
 			acc[j].x999[i] = sres[j].lat.p999_ns / x->p999_ns;
 		}
@@ -265,6 +280,10 @@ static int compare_size(const struct bench_opts *o, const struct compare_subject
 		struct bench_result pooled_res;
 		char *extra;
 
+		if (subj[j].failed) {
+			fprintf(out, "  %-13s failed (above): no result\n", a->s->name);
+			continue;
+		}
 		fprintf(out, "  %-13s / limit: p50 %.3fx", a->s->name, med50);
 		if (j == 0 && t50 > 0)
 			fprintf(out, " (target <= %.2fx: %s)", t50, med50 <= t50 ? "met" : "MISSED");
@@ -315,7 +334,7 @@ static int compare_size(const struct bench_opts *o, const struct compare_subject
 
 		for (unsigned i = 0; i < o->rounds; i++)
 			for (unsigned j = 0; j < ns; j++)
-				if (acc[j].rounds[i].disturbed) {
+				if (!subj[j].failed && acc[j].rounds[i].disturbed) {
 					n_disturbed++;
 					break;
 				}
@@ -342,23 +361,32 @@ out:
 }
 
 /* 64 B one-way throughput, shmbus against iceoryx (issue 3: >= 20x). */
-static int compare_throughput(const struct bench_opts *o)
+static int compare_throughput(const struct bench_opts *o, const struct compare_subject *subj, unsigned ns)
 {
 #ifdef SB_HAVE_ICEORYX
 	FILE *out = bench_out(o);
 	double sb = 0, iox = 0;
 
+	for (unsigned j = 0; j < ns; j++)
+		if (subj[j].failed && strcmp(subj[j].name, "iceoryx") == 0)
+			return 0;
 	if (!iceoryx_available())
 		return 0;
 	fprintf(out, "one-way throughput at 64 B, 1 publisher -> 1 subscriber, lossless (shmbus: raw ring, "
 		     "exclusive publisher, tethered subscriber, single-record API; iceoryx: blocking producer)\n");
-	if (throughput_single(o, 64, CMP_TP_SHMBUS, &sb) < 0 || iceoryx_stream(o, 64, CMP_TP_ICEORYX, &iox) < 0)
+	if (throughput_single(o, 64, CMP_TP_SHMBUS, &sb) < 0)
 		return -1;
+	if (iceoryx_stream(o, 64, CMP_TP_ICEORYX, &iox) < 0) {
+		fprintf(out, "shmbus-bench: compare: the iceoryx stream failed (above): no throughput ratio\n\n");
+		return 0;
+	}
 	fprintf(out, "  shmbus %.2f M msgs/s (%llu records), iceoryx %.2f M msgs/s (%llu records): shmbus / iceoryx "
 		     "%.1fx (target >= 20x: %s)\n\n", sb / 1e6, (unsigned long long)CMP_TP_SHMBUS, iox / 1e6,
 		(unsigned long long)CMP_TP_ICEORYX, iox > 0 ? sb / iox : 0, iox > 0 && sb / iox >= 20 ? "met" : "MISSED");
 #else
 	(void)o;
+	(void)subj;
+	(void)ns;
 #endif
 	return 0;
 }
@@ -385,11 +413,11 @@ int scenario_compare(const struct bench_opts *o)
 		if (compare_size(o, subj, ns, o->sizes[i], per_round) < 0)
 			return -1;
 	for (unsigned i = 0; i < o->nsizes; i++)
-		if (o->sizes[i] == 64 && compare_throughput(o) < 0)
+		if (o->sizes[i] == 64 && compare_throughput(o, subj, ns) < 0)
 			return -1;
 	report_syscalls(o);
 	for (unsigned j = 0; j < ns; j++)
-		if (subj[j].peer)
+		if (subj[j].peer && !subj[j].failed)
 			fprintf(bench_out(o), "  (except %s, not sandboxed: it makes system calls by design)\n",
 				subj[j].name);
 	return 0;
