@@ -226,6 +226,27 @@ static void test_ring_hostile_len_over_max(void **state)
 	spoil_and_resume(SB_PUB_SHARED, spoil_len_huge, "max record");
 }
 
+/* A length over max_record whose record would still fit in the room left
+ * before the end of the ring: only the max_record check can refuse it (the
+ * cases above also run past the end).  The record at position 0, unread,
+ * has the whole ring before it. */
+static void test_ring_hostile_len_over_max_with_room(void **state)
+{
+	struct hostile_fx fx;
+	uint64_t seq = 0;
+
+	(void)state;
+	hfx_open(&fx, SB_PUB_EXCLUSIVE);
+	for (int i = 0; i < 10; i++)
+		send_rec(&fx, 96, seq++);
+	assert_true(sb_rec_size_al(MAXREC + 8, 8) < CAP);
+	atomic_store(&adm_hdr(&fx, 0)->word, sb_rec_word(MAXREC + 8, SB_REC_DATA, 0));
+	expect_corrupt_both(&fx, "max record");
+	send_rec(&fx, 50, seq++);
+	expect_rec_both(&fx, 50, 10, 10); /* r0..r9 lost, none delivered */
+	hfx_close(&fx);
+}
+
 static void test_ring_hostile_len_past_ring_end(void **state)
 {
 	(void)state;
@@ -566,6 +587,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ring_hostile_len_over_max),
+		cmocka_unit_test(test_ring_hostile_len_over_max_with_room),
 		cmocka_unit_test(test_ring_hostile_len_past_ring_end),
 		cmocka_unit_test(test_ring_hostile_pad_not_reaching_end),
 		cmocka_unit_test(test_ring_hostile_unknown_type),
