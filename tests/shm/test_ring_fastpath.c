@@ -6,7 +6,7 @@
  * operations: ring F through the fast entry points (sb_ring_claim,
  * sb_ring_commit, sb_ring_peek), ring G through the general ones
  * (sb_ring_claim_batch of one record, sbi_commit_slow, sbi_peek_slow).
- * Lengths from 0 to the maximum, aborts, a small ring that wraps and pads
+ * Lengths from 0 to the maximum and beyond it (refused), aborts, a small ring that wraps and pads
  * every few records, and a subscriber that falls behind until publishers
  * get back-pressure.  After every operation both must have returned the
  * same code and views; every few operations the whole data region, the
@@ -54,6 +54,8 @@ static uint32_t pick_len(uint64_t *rng)
 {
 	uint64_t r = tu_rand(rng) % 100;
 
+	if (r < 2)
+		return MAX_RECORD + 1 + (uint32_t)(tu_rand(rng) % 64); /* refused: EMSGSIZE */
 	if (r < 5)
 		return 0;
 	if (r < 8)
@@ -93,6 +95,10 @@ static void publish_both(struct side *f, struct side *g, uint32_t len, bool abor
 	assert_int_equal(rf, rg);
 	if (rf == SB_EBACKPRESSURE) {
 		(*n_bp)++;
+		return;
+	}
+	if (len > MAX_RECORD) {
+		tu_assert_rc(rf, SB_EMSGSIZE);
 		return;
 	}
 	tu_assert_rc(rf, SB_OK);
