@@ -821,7 +821,12 @@ static inline int sb_ring_poll(struct sb_ring_sub *sub, sb_ring_handler_fn fn, v
 		fn(ctx, &c);
 		return 1;
 	}
-	n = sb_ring_peek_batch(sub, v, max);
+	if (max == 1) {
+		rc = sb_ring_peek(sub, &v[0]); /* the single-record path */
+		n = rc < 0 ? rc : 1;
+	} else {
+		n = sb_ring_peek_batch(sub, v, max);
+	}
 	if (n < 0)
 		return n == SB_EEMPTY ? 0 : n;
 	for (int i = 0; i < n; i++)
