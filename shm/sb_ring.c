@@ -535,6 +535,17 @@ static void fill_aborted(const struct sb_seg *seg, uint64_t pos, uint64_t end, u
 		sb_store_release(&first->word, first_word);
 }
 
+/* Does a publisher other than slot `self` intend a claim starting at pos?
+ * (RELAXED: the intents of the dead; a live one's is at worst stale, and
+ * then it names a boundary head had.) */
+static bool claim_starts_at(const struct sb_prod_ctl *prod, uint32_t hwm, uint32_t self, uint64_t pos)
+{
+	for (uint32_t j = 0; j < hwm; j++)
+		if (j != self && sb_load_relaxed(&prod->pub[j].intent_pos) == pos)
+			return true;
+	return false;
+}
+
 int sb_ring_repair(const struct sb_seg *seg, uint64_t stuck_tail)
 {
 	struct sb_prod_ctl *prod;
@@ -549,12 +560,25 @@ int sb_ring_repair(const struct sb_seg *seg, uint64_t stuck_tail)
 	if (t != stuck_tail || h == t)
 		return 0;
 	hwm = sb_load_acquire(&prod->pub_slots_hwm);
-	for (uint32_t i = 0; i < hwm && i < seg->max_pubs; i++) {
+	if (hwm > seg->max_pubs)
+		hwm = seg->max_pubs;
+	/* The owner of the claim at t left intent (t, len).  So may a publisher
+	 * that died after writing its intent but before its CAS (which would
+	 * have failed): its len is what it meant to claim.  The real extent
+	 * ends where the next claim begins: at head, or at the intent of the
+	 * publisher that claimed next (it waits in commit, intent still set).
+	 * An intent is always a value head had, and head never stood inside
+	 * the owner's claim, so the shortest candidate that ends on such a
+	 * boundary is the owner's. */
+	for (uint32_t i = 0; i < hwm; i++) {
 		uint64_t ip = sb_load_relaxed(&prod->pub[i].intent_pos);
 		uint64_t il = sb_load_relaxed(&prod->pub[i].intent_len);
 
-		if (ip == t && il != 0 && il <= h - t)
-			end = t + il;
+		if (ip != t || il == 0 || il > h - t || (end != 0 && t + il >= end))
+			continue;
+		if (t + il != h && !claim_starts_at(prod, hwm, i, t + il))
+			continue;
+		end = t + il;
 	}
 	if (end == 0 && (sb_load_relaxed(&prod->publishers) & SB_PUBS_EXCLUSIVE_BIT))
 		end = h; /* one claimer only: the open claim is all of [tail, head) */
