@@ -89,23 +89,12 @@ static uint64_t seed_of(uint64_t seq)
 
 static void send_rec(struct sb_ring_pub *pub, uint32_t len, uint64_t seed)
 {
-	void *p = NULL;
-
-	tu_assert_rc(sb_ring_claim(pub, len, &p), SB_OK);
-	tu_fill(p, len, seed);
-	tu_assert_rc(sb_ring_commit(pub), SB_OK);
+	tu_send_rec(pub, len, seed);
 }
 
 static void expect_rec(struct sb_ring_sub *sub, uint32_t len, uint64_t seq, uint64_t lost)
 {
-	struct sb_ring_view v;
-
-	tu_assert_rc(sb_ring_peek(sub, &v), SB_OK);
-	assert_int_equal(v.len, len);
-	assert_int_equal(v.seq, seq);
-	assert_int_equal(v.lost, lost);
-	assert_true(tu_check(v.data, len, seed_of(seq)));
-	tu_assert_rc(sb_ring_consume(sub), SB_OK);
+	tu_expect_rec(sub, len, seq, lost, seed_of(seq));
 }
 
 static void expect_empty(struct sb_ring_sub *sub)

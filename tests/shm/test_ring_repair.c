@@ -20,28 +20,6 @@ static void open_admin(const struct sb_seg *seg, struct sb_seg *adm)
 	tu_assert_rc(sb_seg_open_fd(seg->fd, SB_SEG_ADMIN, adm), SB_OK);
 }
 
-static void send_rec(struct sb_ring_pub *pub, uint32_t len, uint8_t fill)
-{
-	void *p;
-
-	tu_assert_rc(sb_ring_claim(pub, len, &p), SB_OK);
-	memset(p, fill, len);
-	tu_assert_rc(sb_ring_commit(pub), SB_OK);
-}
-
-static void expect_rec(struct sb_ring_sub *sub, uint32_t len, uint64_t seq, uint8_t fill)
-{
-	struct sb_ring_view v;
-
-	tu_assert_rc(sb_ring_peek(sub, &v), SB_OK);
-	assert_int_equal(v.len, len);
-	assert_int_equal(v.seq, seq);
-	assert_int_equal(v.lost, 0);
-	for (uint32_t i = 0; i < len; i++)
-		assert_int_equal(((const uint8_t *)v.data)[i], fill);
-	tu_assert_rc(sb_ring_consume(sub), SB_OK);
-}
-
 static void test_repair_exclusive_claim(void **state)
 {
 	struct sb_seg seg, rd, adm;
@@ -56,10 +34,10 @@ static void test_repair_exclusive_claim(void **state)
 	tu_assert_rc(sb_seg_open_fd(seg.fd, SB_SEG_SUBSCRIBER, &rd), SB_OK);
 	tu_assert_rc(sb_ring_sub_attach(&sub, &rd, SB_SUB_TETHERED, SB_START_LATEST, SB_WAIT_SPIN), SB_OK);
 	tu_assert_rc(sb_ring_pub_attach(&dead, &seg, SB_PUB_EXCLUSIVE), SB_OK);
-	send_rec(&dead, 40, 0xa1);
+	tu_send_rec(&dead, 40, 0xa1);
 	tu_assert_rc(sb_ring_claim(&dead, 200, &p), SB_OK);
 	memset(p, 0xee, 100); /* half written, then the owner dies */
-	expect_rec(&sub, 40, 0, 0xa1);
+	tu_expect_rec(&sub, 40, 0, 0, 0xa1);
 	assert_int_equal(sb_ring_peek(&sub, &v), SB_EEMPTY);
 
 	/* Not stuck where the caller says: nothing to do. */
@@ -78,8 +56,8 @@ static void test_repair_exclusive_claim(void **state)
 	dead.claim_open = false;
 	sb_ring_pub_detach(&dead);
 	tu_assert_rc(sb_ring_pub_attach(&next, &seg, SB_PUB_EXCLUSIVE), SB_OK);
-	send_rec(&next, 60, 0xb2);
-	expect_rec(&sub, 60, 1, 0xb2);
+	tu_send_rec(&next, 60, 0xb2);
+	tu_expect_rec(&sub, 60, 1, 0, 0xb2);
 	sb_ring_pub_detach(&next);
 	sb_ring_sub_detach(&sub);
 	sb_seg_close(&rd);
@@ -110,14 +88,14 @@ static void double_death(uint32_t y_len_kind)
 	tu_assert_rc(sb_ring_pub_attach(&x, &seg, SB_PUB_SHARED), SB_OK);
 	tu_assert_rc(sb_ring_pub_attach(&y, &seg, SB_PUB_SHARED), SB_OK);
 	tu_assert_rc(sb_ring_pub_attach(&z, &seg, SB_PUB_SHARED), SB_OK);
-	send_rec(&x, 24, 0x11);
-	expect_rec(&sub, 24, 0, 0x11);
+	tu_send_rec(&x, 24, 0x11);
+	tu_expect_rec(&sub, 24, 0, 0, 0x11);
 
 	t = atomic_load(&seg.prod->tail);
 	tu_assert_rc(sb_ring_claim(&x, 100, &p), SB_OK); /* X: then dies */
 	lx = atomic_load(&seg.prod->head) - t;
 	tu_assert_rc(sb_ring_claim(&z, 50, &p), SB_OK);  /* Z: waits behind X */
-	memset(p, 0x33, 50);
+	tu_fill(p, 50, 0x33);
 	h = atomic_load(&seg.prod->head);
 	lz = h - t - lx;
 	/* Y: intent written, CAS never made. */
@@ -132,7 +110,7 @@ static void double_death(uint32_t y_len_kind)
 	/* Z's commit, waiting for tail == its claim start, goes through. */
 	tu_assert_rc(sb_ring_commit(&z), SB_OK);
 	assert_int_equal(atomic_load(&seg.prod->tail), h);
-	expect_rec(&sub, 50, 1, 0x33);
+	tu_expect_rec(&sub, 50, 1, 0, 0x33);
 	assert_int_equal(sb_ring_peek(&sub, &v), SB_EEMPTY);
 
 	x.claim_open = false;

@@ -182,6 +182,27 @@ void tu_fill(void *buf, uint32_t len, uint64_t seed)
 	}
 }
 
+void tu_send_rec(struct sb_ring_pub *pub, uint32_t len, uint64_t seed)
+{
+	void *p = NULL;
+
+	tu_assert_rc(sb_ring_claim(pub, len, &p), SB_OK);
+	tu_fill(p, len, seed);
+	tu_assert_rc(sb_ring_commit(pub), SB_OK);
+}
+
+void tu_expect_rec(struct sb_ring_sub *sub, uint32_t len, uint64_t seq, uint64_t lost, uint64_t seed)
+{
+	struct sb_ring_view v;
+
+	tu_assert_rc(sb_ring_peek(sub, &v), SB_OK);
+	assert_int_equal(v.len, len);
+	assert_int_equal(v.seq, seq);
+	assert_int_equal(v.lost, lost);
+	assert_true(tu_check(v.data, len, seed));
+	tu_assert_rc(sb_ring_consume(sub), SB_OK);
+}
+
 bool tu_check(const void *buf, uint32_t len, uint64_t seed)
 {
 	const uint8_t *p = buf;

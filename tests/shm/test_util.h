@@ -93,6 +93,11 @@ static inline uint64_t tu_rand(uint64_t *state)
 void tu_fill(void *buf, uint32_t len, uint64_t seed);
 bool tu_check(const void *buf, uint32_t len, uint64_t seed);
 
+/* Publish one record of len bytes filled from seed (claim, fill, commit);
+ * read one back and check length, sequence number, loss and fill. */
+void tu_send_rec(struct sb_ring_pub *pub, uint32_t len, uint64_t seed);
+void tu_expect_rec(struct sb_ring_sub *sub, uint32_t len, uint64_t seq, uint64_t lost, uint64_t seed);
+
 /* 64-bit hash of len bytes, 8 at a time (fast enough for sanitizer builds). */
 uint64_t tu_hash(const void *buf, size_t len, uint64_t h);
 
