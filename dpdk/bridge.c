@@ -563,10 +563,14 @@ static int start_import(struct sbb_bridge *b, unsigned i, const struct sb_seg *s
 	im->topic_id = sbw_topic_id(ic->topic);
 	im->port = port_of(b, ic->port);
 	im->seg = seg;
-	im->r = rte_zmalloc_socket("sbb_receiver", sbb_receiver_size(), RTE_CACHE_LINE_SIZE, im->port->socket);
+	im->rcfg.topic_id = im->topic_id;
+	/* No frame larger than our MTU gets through our port: store slots of
+	 * that size (0.4 MiB per import at 1500 instead of 2.3 at jumbo). */
+	im->rcfg.ooo_body = b->cfg.mtu;
+	im->r = rte_zmalloc_socket("sbb_receiver", sbb_receiver_size(&im->rcfg), RTE_CACHE_LINE_SIZE,
+				   im->port->socket);
 	if (!im->r)
 		return sbi_error(SB_ENOMEM, "bridge: import %s: receiver memory", ic->topic);
-	im->rcfg.topic_id = im->topic_id;
 	memcpy(im->rcfg.src_mac, im->port->mac.addr_bytes, 6);
 	memcpy(im->rcfg.sender_mac, ic->sender_mac, 6);
 	im->filter_sender = !mac_zero(ic->sender_mac);

@@ -140,11 +140,18 @@ struct sbb_receiver_cfg {
 	uint64_t status_interval_ns;
 	uint64_t ack_every;          /* bytes accepted between unsolicited STATUS */
 	uint32_t ooo_max;            /* frames kept beyond a gap (0 or more: SBB_OOO_MAX) */
+	/* Largest DATA body the store keeps (the link's MTU bounds what can
+	 * arrive); 0 or more than SBW_MAX_FRAME: SBW_MAX_FRAME.  Larger frames
+	 * beyond a gap are not kept: the NAK names them later. */
+	uint32_t ooo_body;
 };
 
 struct sbb_receiver;
 
-size_t sbb_receiver_size(void);
+/* Bytes a receiver with this configuration needs: the out-of-order store
+ * is ooo_max slots of ooo_body bytes (2.3 MiB at the jumbo defaults, 0.4
+ * MiB for ooo_body 1500). */
+size_t sbb_receiver_size(const struct sbb_receiver_cfg *cfg);
 /* Attach to the local ring as its exclusive publisher.  SB_EBUSY while
  * another publisher (e.g. a previous daemon's importer not yet cleaned up)
  * holds it: retry later.  Returns 0 or a negative SB_E* code. */

@@ -135,7 +135,7 @@ struct sbb_sender {
 struct sbb_ooo {
 	struct sbw_msg m;
 	uint64_t end;                /* the expected position after it */
-	uint8_t body[SBW_MAX_FRAME];
+	uint8_t *body;               /* ooo_body bytes in the arena after the receiver */
 };
 
 struct sbb_receiver {
@@ -180,6 +180,7 @@ struct sbb_receiver {
 	uint16_t ooo_free[SBB_OOO_MAX];
 	uint32_t ooo_n, ooo_nfree;
 	uint32_t ooo_cap;            /* cfg.ooo_max, at most SBB_OOO_MAX */
+	uint32_t ooo_body;           /* bytes per store slot (cfg.ooo_body, at most SBW_MAX_FRAME) */
 	uint32_t ooo_body_max;       /* largest DATA body stored: sizes the window while a gap is open */
 	bool draining;               /* replaying stored frames (none is kept meanwhile) */
 

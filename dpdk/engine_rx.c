@@ -108,9 +108,22 @@
 
 static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 
-size_t sbb_receiver_size(void)
+static uint32_t cap_of(const struct sbb_receiver_cfg *cfg)
 {
-	return sizeof(struct sbb_receiver);
+	return cfg->ooo_max && cfg->ooo_max < SBB_OOO_MAX ? cfg->ooo_max : SBB_OOO_MAX;
+}
+
+/* Store slot size: 8-byte multiples, so every slot stays aligned. */
+static uint32_t body_of(const struct sbb_receiver_cfg *cfg)
+{
+	uint32_t b = cfg->ooo_body && cfg->ooo_body < SBW_MAX_FRAME ? cfg->ooo_body : SBW_MAX_FRAME;
+
+	return (b + 7u) & ~7u;
+}
+
+size_t sbb_receiver_size(const struct sbb_receiver_cfg *cfg)
+{
+	return sizeof(struct sbb_receiver) + (size_t)cap_of(cfg) * body_of(cfg);
 }
 
 const struct sbb_counters *sbb_receiver_counters(const struct sbb_receiver *r)
@@ -220,7 +233,7 @@ static void ooo_keep(struct sbb_receiver *r, const struct sbw_msg *m)
 	unsigned i;
 	struct sbb_ooo *e;
 
-	if (r->draining || d->pos <= r->exp_pos || d->pos - r->exp_pos > span || m->body_len > SBW_MAX_FRAME ||
+	if (r->draining || d->pos <= r->exp_pos || d->pos - r->exp_pos > span || m->body_len > r->ooo_body ||
 	    frame_end(m) <= d->pos)
 		return;
 	if (d->frag_total == 0) {
@@ -855,7 +868,11 @@ int sbb_receiver_init(struct sbb_receiver *r, const struct sb_seg *seg, const ch
 	memcpy(r->sender_mac, cfg->sender_mac, 6);
 	r->want = sb_ring_pub_next_seq(&r->pub);
 	r->status_now = true;
-	r->ooo_cap = cfg->ooo_max && cfg->ooo_max < SBB_OOO_MAX ? cfg->ooo_max : SBB_OOO_MAX;
+	r->ooo_cap = cap_of(cfg);
+	r->ooo_body = body_of(cfg);
+	/* The arena sbb_receiver_size() counted: slot i of the store. */
+	for (unsigned i = 0; i < r->ooo_cap; i++)
+		r->ooo[i].body = (uint8_t *)(r + 1) + (size_t)i * r->ooo_body;
 	ooo_clear(r);
 	return SB_OK;
 }

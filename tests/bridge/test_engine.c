@@ -176,6 +176,7 @@ struct world {
 	unsigned garbage;            /* inject a garbage frame every this many ticks (0: never) */
 	unsigned forge_status;       /* a forged tethered STATUS from mac_x every this many ticks */
 	bool allow_list;             /* multicast: the sender lists mac_b[0..nrx) as its receivers */
+	uint32_t ooo_body;           /* receivers' store slot bytes (0: the MTU, as the bridge) */
 	unsigned delay;              /* link delay each way, ticks (0: same tick) */
 	unsigned nak_ticks;          /* receivers' nak_interval (0: 100 ticks) */
 	uint32_t ooo_max;            /* receivers' out-of-order store (0: default) */
@@ -429,6 +430,9 @@ static void receiver_cfg(const struct world *w, unsigned i, struct sbb_receiver_
 	c->tethered = w->tethered_rx;
 	c->nak_interval_ns = (w->nak_ticks ? w->nak_ticks : 100) * TICK_NS;
 	c->ooo_max = w->ooo_max;
+	/* The bridge sizes store slots by its MTU; so do we, unless a case
+	 * sets its own. */
+	c->ooo_body = w->ooo_body ? w->ooo_body : w->mtu;
 	c->status_interval_ns = 50 * TICK_NS;
 	c->ack_every = w->ring_b / 8;
 }
@@ -469,7 +473,10 @@ static void setup_world(struct world *w)
 		if (fc.seed)
 			fc.seed += i * 1000003u;
 		tu_seg_new_ex(&w->b[i], w->ring_b, 8192, 8, 8, w->align_b);
-		w->r[i] = aligned_alloc(64, (sbb_receiver_size() + 63) & ~(size_t)63);
+		struct sbb_receiver_cfg rcfg;
+
+		receiver_cfg(w, i, &rcfg);
+		w->r[i] = aligned_alloc(64, (sbb_receiver_size(&rcfg) + 63) & ~(size_t)63);
 		assert_non_null(w->r[i]);
 		start_receiver(w, i);
 		tu_assert_rc(sb_ring_sub_attach(&w->sub[i], &w->b[i],
@@ -1310,6 +1317,39 @@ static void test_engine_ooo_store_full(void **state)
 	run_lossy(500, 143, 20, 0, 1, &retx, &drops, &naks);
 }
 
+/* One lossy run with store slots of ooo_body bytes: stored frames and
+ * resent frames. */
+static void run_slots(uint32_t ooo_body, uint64_t *stored, uint64_t *retx)
+{
+	struct world *w = new_world();
+
+	w->target = scaled(4, 2000);
+	w->ooo_body = ooo_body;
+	w->down_fault = (struct sbb_fault_cfg){ .drop = 500, .seed = 151 };
+	setup_world(w);
+	run(w, max_ticks_for(w) * 4);
+	assert_complete(w);
+	assert_true(w->down[0].data_drops > 0);
+	*stored = sbb_receiver_counters(w->r[0])->ooo_stored;
+	*retx = sbb_sender_counters(w->s)->retransmits;
+	free_world(w);
+}
+
+/* Store slots smaller than most frames (a peer with a larger MTU than
+ * ours): what does not fit beyond a gap is not kept and must be resent,
+ * but the stream still arrives whole and in order. */
+static void test_engine_ooo_slots_too_small(void **state)
+{
+	uint64_t stored_mtu, retx_mtu, stored_small, retx_small;
+
+	(void)state;
+	run_slots(0, &stored_mtu, &retx_mtu);
+	run_slots(64, &stored_small, &retx_small);
+	assert_true(stored_mtu > 0);
+	assert_true(stored_small < stored_mtu / 2);
+	assert_true(retx_small > retx_mtu);
+}
+
 /* Reordering without loss: frames held back and released by the injector
  * are kept and used; nothing is resent. */
 static void test_engine_reorder_no_retransmit(void **state)
@@ -1351,6 +1391,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_engine_selective_repeat_efficiency),
 		cmocka_unit_test(test_engine_repeated_naks_ignored),
 		cmocka_unit_test(test_engine_ooo_store_full),
+		cmocka_unit_test(test_engine_ooo_slots_too_small),
 		cmocka_unit_test(test_engine_reorder_no_retransmit),
 		cmocka_unit_test(test_engine_bench_shape_5pct),
 	};
