@@ -100,3 +100,18 @@ uint64_t clock_overhead_ticks(void)
 	qsort(d, OVERHEAD_RUNS, sizeof(d[0]), cmp_u64);
 	return d[OVERHEAD_RUNS / 2];
 }
+
+void clock_sleep_us(long us)
+{
+	struct timespec ts = { us / 1000000, (us % 1000000) * 1000L };
+
+	nanosleep(&ts, NULL);
+}
+
+double clock_mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}

@@ -56,4 +56,13 @@ double clock_ticks_to_ns(uint64_t ticks);
  * included in every sample, for the limit and the subject alike. */
 uint64_t clock_overhead_ticks(void);
 
+/* Set-up and supervision only, never inside a measured loop: sleep (a
+ * signal may end it early) and CLOCK_MONOTONIC in seconds. */
+void clock_sleep_us(long us);
+static inline void clock_sleep_ms(long ms)
+{
+	clock_sleep_us(ms * 1000);
+}
+double clock_mono_s(void);
+
 #endif /* BENCH_CLOCK_H */

@@ -36,7 +36,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <shmbus/shmbus.h>
@@ -54,21 +53,6 @@
 #define XH_STREAM_RING        (4u << 20)
 
 /* ------------------------------------------------------------ helpers */
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static double mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* The EAL device argument of side i: the same for rawpp and the daemons.
  * qdisc_bypass=0 as in the netns tests (operations §7.3); the loss rule
@@ -292,9 +276,9 @@ static pid_t daemon_spawn(const struct xh_env *e, int i, const char *cfg, const 
 static int daemon_ready(struct xh_env *e, int i, const char *log)
 {
 	struct sb_client_opts co = { .socket_path = e->sock[i], .name = "shmbus-bench" };
-	double start = mono_s();
+	double start = clock_mono_s();
 
-	while (mono_s() - start < XH_DAEMON_START_S && !xh_stop_requested()) {
+	while (clock_mono_s() - start < XH_DAEMON_START_S && !xh_stop_requested()) {
 		sb_client_t *c;
 		int st;
 
@@ -310,7 +294,7 @@ static int daemon_ready(struct xh_env *e, int i, const char *log)
 			sb_disconnect(c);
 			return 0;
 		}
-		sleep_ms(50);
+		clock_sleep_ms(50);
 	}
 	fprintf(stderr, "shmbus-bench: crosshost: shmbusd of host %c did not answer at %s\n", i ? 'B' : 'A',
 		e->sock[i]);
@@ -346,18 +330,18 @@ void xh_daemons_stop(struct xh_env *e)
 		if (e->daemon[i] > 0)
 			kill(e->daemon[i], SIGTERM);
 	for (int i = 0; i < 2; i++) {
-		double start = mono_s();
+		double start = clock_mono_s();
 		int st;
 
 		if (e->daemon[i] <= 0)
 			continue;
 		while (waitpid(e->daemon[i], &st, WNOHANG) == 0) {
-			if (mono_s() - start > XH_DAEMON_STOP_S) {
+			if (clock_mono_s() - start > XH_DAEMON_STOP_S) {
 				kill(e->daemon[i], SIGKILL);
 				waitpid(e->daemon[i], &st, 0);
 				break;
 			}
-			sleep_ms(20);
+			clock_sleep_ms(20);
 		}
 		e->daemon[i] = 0;
 	}
@@ -446,7 +430,7 @@ static sb_pub_t *pub_open_retry(sb_client_t *c, const char *topic)
 
 		if (p || (errno != EBUSY && errno != EALREADY) || waited >= XH_OPEN_RETRY_MS)
 			return p;
-		sleep_ms(1);
+		clock_sleep_ms(1);
 	}
 }
 

@@ -26,7 +26,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -198,13 +197,6 @@ out:
 	return rc;
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 static int stream_send(struct worker *w, void *arg)
 {
 	const struct udp_run *r = arg;
@@ -222,7 +214,7 @@ static int stream_send(struct worker *w, void *arg)
 			return worker_fail(w, "udp stream send %llu: %s", (unsigned long long)c, strerror(errno));
 	}
 	for (int i = 0; i < UDP_END_FRAMES; i++) {
-		sleep_ms(2);
+		clock_sleep_ms(2);
 		payload_write(buf, r->size, UDP_END_MARK);
 		if (send(fd, buf, r->size, 0) < 0 && errno != ENOBUFS)
 			break;

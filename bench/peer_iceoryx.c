@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <iceoryx_binding_c/log.h>
@@ -68,19 +67,12 @@ static pid_t roudi_pid;
 static pid_t roudi_owner; /* forked children inherit the atexit handler */
 static int roudi_state; /* 0 not tried, 1 running, -1 unavailable */
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 static void roudi_stop(void)
 {
 	if (roudi_pid > 0 && getpid() == roudi_owner) {
 		kill(roudi_pid, SIGTERM);
 		for (int i = 0; i < 500 && waitpid(roudi_pid, NULL, WNOHANG) == 0; i++)
-			sleep_ms(10);
+			clock_sleep_ms(10);
 		if (waitpid(roudi_pid, NULL, WNOHANG) == 0) {
 			kill(roudi_pid, SIGKILL);
 			waitpid(roudi_pid, NULL, 0);
@@ -111,7 +103,7 @@ static int roudi_start(void)
 	roudi_pid = pid;
 	roudi_owner = getpid();
 	atexit(roudi_stop);
-	sleep_ms(500); /* RouDi maps its shared memory, then listens */
+	clock_sleep_ms(500); /* RouDi maps its shared memory, then listens */
 	if (waitpid(pid, &st, WNOHANG) == pid) {
 		roudi_pid = 0;
 		fprintf(stderr, "shmbus-bench: iox-roudi exited at start (another RouDi running? see %s): "
@@ -164,7 +156,7 @@ static int side_open(struct worker *w, const struct ip_run *r, struct ip_side *s
 			  !iox_pub_has_subscribers(s->pub); ms++) {
 		if (ms > 20000)
 			return worker_fail(w, "iceoryx: no subscription after 20 s");
-		sleep_ms(1);
+		clock_sleep_ms(1);
 	}
 	return 0;
 }

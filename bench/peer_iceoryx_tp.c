@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <iceoryx_binding_c/log.h>
@@ -40,13 +39,6 @@ struct it_run {
 	uint64_t count;
 	struct it_shared *out;   /* MAP_SHARED */
 };
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 _Noreturn static void finish(int rc)
 {
@@ -75,7 +67,7 @@ static int it_pub(struct worker *w, void *arg)
 			rc = worker_fail(w, "iceoryx stream: no subscriber after 20 s");
 			break;
 		}
-		sleep_ms(1);
+		clock_sleep_ms(1);
 	}
 	worker_barrier(w, 0);
 	for (uint64_t c = 1; rc == 0 && pub && c <= total; c++) {
@@ -115,7 +107,7 @@ static int it_sub(struct worker *w, void *arg)
 			rc = worker_fail(w, "iceoryx stream: no subscription after 20 s");
 			break;
 		}
-		sleep_ms(1);
+		clock_sleep_ms(1);
 	}
 	if (!sub)
 		rc = worker_fail(w, "iceoryx stream: cannot create the subscriber");

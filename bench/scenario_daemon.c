@@ -23,7 +23,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <shmbus/shmbus.h>
@@ -58,13 +57,6 @@ struct dp_side {
 	sb_sub_t *sub;
 };
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 /* Open a publisher, retrying while a dead predecessor still holds it
  * (scenario.h). */
 sb_pub_t *daemon_pub_open_retry(sb_client_t *c, const char *topic, const struct sb_pub_opts *po)
@@ -74,7 +66,7 @@ sb_pub_t *daemon_pub_open_retry(sb_client_t *c, const char *topic, const struct 
 
 		if (p || (errno != EBUSY && errno != EALREADY) || waited >= OPEN_RETRY_MS)
 			return p;
-		sleep_ms(1);
+		clock_sleep_ms(1);
 	}
 }
 

@@ -56,7 +56,6 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <shmbus/shmbus.h>
@@ -87,19 +86,9 @@ static void on_stop(int sig)
 	stop_requested = 1;
 }
 
-static void sleep_us(long us)
-{
-	struct timespec ts = { us / 1000000, (us % 1000000) * 1000L };
-
-	nanosleep(&ts, NULL);
-}
-
 static double mono_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+	return clock_mono_s() * 1e3;
 }
 
 static double ticks_ns(uint64_t t)
@@ -325,7 +314,7 @@ static int daemon_start(struct rec_daemon *d, uint64_t *ready_ticks)
 			daemon_log_tail(d);
 			return -1;
 		}
-		sleep_us(50);
+		clock_sleep_us(50);
 	}
 	if (ready_ticks)
 		*ready_ticks = clock_end() - t0;

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "affinity.h"
+#include "clock.h"
 #include "nosyscall.h"
 
 #define MAX_CPUS 1024
@@ -54,14 +55,6 @@ void shared_free(void *p, size_t bytes)
 		munmap(p, bytes ? bytes : 1);
 }
 
-static double mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static int read_ticks(struct cpu_ticks *t)
 {
 	char line[512];
@@ -82,7 +75,7 @@ static int read_ticks(struct cpu_ticks *t)
 		t->steal[cpu] = st;
 	}
 	fclose(f);
-	t->start_s = mono_s();
+	t->start_s = clock_mono_s();
 	return 0;
 }
 
@@ -280,7 +273,7 @@ static void explain(struct harness *h, unsigned i)
 
 int harness_wait(struct harness *h, double timeout_s)
 {
-	double deadline = mono_s() + timeout_s;
+	double deadline = clock_mono_s() + timeout_s;
 	sigset_t wait_set;
 
 	sigemptyset(&wait_set);
@@ -289,7 +282,7 @@ int harness_wait(struct harness *h, double timeout_s)
 	sigaddset(&wait_set, SIGTERM);
 	for (;;) {
 		unsigned running = reap(h);
-		double left = deadline - mono_s();
+		double left = deadline - clock_mono_s();
 		struct timespec ts;
 		int sig;
 
