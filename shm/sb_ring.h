@@ -349,6 +349,38 @@ static inline int sb_ring_claim(struct sb_ring_pub *pub, uint32_t len, void **pa
 	return sbi_claim_slow(pub, len, payload);
 }
 
+/* Where the record after a claim ending at end starts: end, or the start
+ * of the ring if less than a header is left before its end. */
+static inline uint64_t sbi_next_start(uint64_t cap, uint64_t mask, uint64_t end)
+{
+	if (sb_unlikely(cap - (end & mask) < SB_REC_HDR_SIZE))
+		end += cap - (end & mask);
+	return end;
+}
+
+/*
+ * The headers of one record at h, no padding before it, the next record
+ * starting at z (sbi_next_start): zero the commit word at z (with seq next,
+ * the next record's number, for subscribers that join at tail), write this
+ * record's seq, then RELEASE its word (pair P2).  RELAXED stores: published
+ * by that RELEASE; gating kept one header of headroom past the claim, so no
+ * unread record owns the bytes at z.  Shared by sbi_publish_claim and the
+ * exclusive fast path of sb_ring_commit.
+ */
+static inline void sbi_publish_one(uint8_t *data, uint64_t mask, uint64_t h, uint64_t z, uint64_t seq,
+				   uint64_t next, uint64_t word)
+{
+	struct sb_rec_hdr *rh;
+
+	rh = sbi_hdr(data, mask, z);
+	sb_store_relaxed(&rh->word, 0);
+	sb_store_relaxed(&rh->seq, next);
+	rh = sbi_hdr(data, mask, h);
+	sb_store_relaxed(&rh->seq, seq);
+	/* RELEASE (pair P2): pairs with the subscribers' ACQUIRE. */
+	sb_store_release(&rh->word, word);
+}
+
 /*
  * Write the headers of the open claim, sequence numbers from seq on (type is
  * DATA or ABORT), and make them visible.  Order: zero the commit word where
@@ -364,22 +396,19 @@ static inline uint64_t sbi_publish_claim(struct sb_ring_pub *pub, uint64_t seq, 
 	uint64_t first_word = 0;
 	struct sb_rec_hdr *first = NULL, *rh;
 
-	if (sb_unlikely(pub->cap - (z & pub->mask) < SB_REC_HDR_SIZE))
-		z += pub->cap - (z & pub->mask);
+	z = sbi_next_start(pub->cap, pub->mask, z);
+	if (sb_likely(pub->claim_simple)) {
+		/* One record, no padding before it. */
+		sbi_publish_one(pub->data, pub->mask, h, z, seq, next,
+				sb_rec_word(pub->claim_lens[0], type, pub->slot_idx));
+		return next;
+	}
 	/* RELAXED: published by the RELEASE below.  Gating kept one header of
 	 * headroom past the claim, so no unread record owns these bytes.  The
 	 * seq there is the next record's, for subscribers that join at tail. */
 	rh = sbi_hdr(pub->data, pub->mask, z);
 	sb_store_relaxed(&rh->word, 0);
 	sb_store_relaxed(&rh->seq, next);
-	if (sb_likely(pub->claim_simple)) {
-		/* Fast path: one record, no padding before it. */
-		rh = sbi_hdr(pub->data, pub->mask, h);
-		sb_store_relaxed(&rh->seq, seq);
-		/* RELEASE (pair P2): pairs with the subscribers' ACQUIRE. */
-		sb_store_release(&rh->word, sb_rec_word(pub->claim_lens[0], type, pub->slot_idx));
-		return next;
-	}
 	for (unsigned i = 0; i < pub->claim_n; i++) {
 		uint32_t len = pub->claim_lens[i];
 		uint64_t size = sb_rec_size_al(len, pub->align);
@@ -471,30 +500,19 @@ static inline int sb_ring_commit(struct sb_ring_pub *pub)
 		/* sbi_commit_as for one exclusive record, with the fields in
 		 * locals (see sb_ring_claim); same stores, same order. */
 		uint8_t *data = pub->data;
-		uint64_t mask = pub->mask, h = pub->claim_start, end = pub->claim_end, z = end;
-		uint64_t seq = pub->next_seq;
+		uint64_t mask = pub->mask, h = pub->claim_start, end = pub->claim_end;
+		uint64_t z = sbi_next_start(pub->cap, mask, end), seq = pub->next_seq;
 		uint32_t len = pub->claim_lens[0];
 		struct sb_prod_ctl *prod = pub->prod;
 		struct sb_pub_slot *slot = pub->slot;
 		const struct sb_sub_area *subs = pub->subs;
-		struct sb_rec_hdr *rh;
 
-		if (sb_unlikely(pub->cap - (z & mask) < SB_REC_HDR_SIZE))
-			z += pub->cap - (z & mask);
 		pub->claim_open = false;
 		pub->claim_simple = false;
 		pub->next_seq = seq + 1;
 		pub->records++;
 		pub->bytes += len;
-		/* RELAXED: published by the RELEASE below; gating kept one header
-		 * of headroom past the claim (sbi_publish_claim). */
-		rh = sbi_hdr(data, mask, z);
-		sb_store_relaxed(&rh->word, 0);
-		sb_store_relaxed(&rh->seq, seq + 1);
-		rh = sbi_hdr(data, mask, h);
-		sb_store_relaxed(&rh->seq, seq);
-		/* RELEASE (pair P2): pairs with the subscribers' ACQUIRE. */
-		sb_store_release(&rh->word, sb_rec_word(len, SB_REC_DATA, pub->slot_idx));
+		sbi_publish_one(data, mask, h, z, seq, seq + 1, sb_rec_word(len, SB_REC_DATA, pub->slot_idx));
 		/* RELAXED: published by the RELEASE of tail just below. */
 		sb_store_relaxed(&prod->next_seq, seq + 1);
 		/* RELEASE (pairs P3 and P2'): joiners and waiters read tail. */
