@@ -25,11 +25,17 @@ void sb_backoff_init(struct sb_backoff *b, uint32_t max_spins)
 	b->switches = thread_switches();
 }
 
+/* At least half of the sample's yields went to another thread. */
+static bool core_shared(uint32_t yields, uint64_t switched)
+{
+	return yields && switched * 2 >= yields;
+}
+
 uint32_t sb_backoff_next_budget(const struct sb_backoff *b, uint32_t yields, uint64_t switched)
 {
 	uint32_t next;
 
-	if (yields && switched * 2 >= yields)
+	if (core_shared(yields, switched))
 		return 1;
 	next = b->budget >= b->max_spins / 2 ? b->max_spins : b->budget * 2;
 	return next ? next : 1;
@@ -47,7 +53,7 @@ void sbi_backoff_yield(struct sb_backoff *b)
 	 * more shared than it is, which costs a yield per empty poll. */
 	switched = now >= b->switches ? now - b->switches : 0;
 	b->budget = sb_backoff_next_budget(b, b->yields, switched);
-	b->shared += b->budget == 1 && switched * 2 >= b->yields;
+	b->shared += core_shared(b->yields, switched);
 	b->samples++;
 	b->switches = now;
 	b->yields = 0;
