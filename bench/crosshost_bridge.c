@@ -30,7 +30,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
