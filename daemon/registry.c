@@ -19,6 +19,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <numa.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,53 @@ struct sbd_topic *sbd_topic_find(struct sbd *d, const char *name)
 	return n ? caa_container_of(n, struct sbd_topic, node) : NULL;
 }
 
+static void free_topic(struct sbd_topic *t)
+{
+	if (t->ro_fd >= 0)
+		close(t->ro_fd);
+	sb_seg_close(&t->seg);
+	free(t);
+}
+
+/* A new topic struct: no segment yet, no read-only fd. */
+static struct sbd_topic *alloc_topic(void)
+{
+	struct sbd_topic *t = calloc(1, sizeof(*t));
+
+	if (t) {
+		t->seg.fd = t->seg.subs_fd = -1;
+		t->ro_fd = -1;
+	}
+	return t;
+}
+
+/* Move an invalid segment file aside, with its subscriber file if there is
+ * one, so that the name is free and the evidence kept.  Returns 0 or
+ * SB_EIO (the segment file could not be renamed). */
+static int quarantine(const char *path, const char *why)
+{
+	char aside[600], subs[520], subs_aside[600];
+	long long now = (long long)time(NULL);
+
+	snprintf(aside, sizeof(aside), "%s.quarantine-%lld", path, now);
+	if (rename(path, aside) != 0) {
+		int rc = sbi_error(SB_EIO, "rename %s: %s", path, strerror(errno));
+
+		sbi_log(SB_LOG_ERR, "registry", "msg=\"invalid segment, rename failed\" path=%s reason=\"%s\" errno=%d",
+			path, why, errno);
+		return rc;
+	}
+	if (sb_seg_subs_path(subs, sizeof(subs), path)) {
+		snprintf(subs_aside, sizeof(subs_aside), "%s.quarantine-%lld", subs, now);
+		if (rename(subs, subs_aside) != 0 && errno != ENOENT)
+			sbi_log(SB_LOG_WARN, "registry", "msg=\"subscriber file not moved aside\" path=%s errno=%d",
+				subs, errno);
+	}
+	sbi_log(SB_LOG_WARN, "registry", "msg=\"quarantined invalid segment\" path=%s to=%s reason=\"%s\"", path,
+		aside, why);
+	return SB_OK;
+}
+
 void sbd_topic_get(struct sbd_topic *t)
 {
 	t->refs++;
@@ -99,8 +147,7 @@ void sbd_topic_put(struct sbd *d, struct sbd_topic *t)
 		return;
 	/* The last reference is the table's or goes after it: t is out of the
 	 * table and a grace period has passed (sbd_topic_delete, fini). */
-	sb_seg_close(&t->seg);
-	free(t);
+	free_topic(t);
 }
 
 /* Create with the configured policy: NUMA binding, and the hugetlbfs then
@@ -148,7 +195,7 @@ static int create_segment(struct sbd *d, const struct sbd_topic_cfg *c, struct s
  * create again) or a negative code. */
 static int adopt_or_quarantine(struct sbd *d, const char *name, struct sb_seg *seg)
 {
-	char path[512], aside[600];
+	char path[512], why[256];
 	int rc;
 
 	snprintf(path, sizeof(path), "%s/%s", d->dir, name);
@@ -163,12 +210,23 @@ static int adopt_or_quarantine(struct sbd *d, const char *name, struct sb_seg *s
 	} else if (rc != SB_ECORRUPT && rc != SB_EVERSION) {
 		return rc;
 	}
-	snprintf(aside, sizeof(aside), "%s.quarantine-%lld", path, (long long)time(NULL));
-	sbi_log(SB_LOG_WARN, "registry", "msg=\"quarantined invalid segment\" topic=%s path=%s to=%s reason=\"%s\"",
-		name, path, aside, sb_last_error());
-	if (rename(path, aside) != 0)
-		return sbi_error(SB_EIO, "rename %s: %s", path, strerror(errno));
-	return 1;
+	snprintf(why, sizeof(why), "%s", sb_last_error());
+	rc = quarantine(path, why);
+	return rc < 0 ? rc : 1;
+}
+
+/* Open the segment file once more, read-only, for subscribers (checking
+ * that the path still names the file mapped). */
+static int open_readonly(struct sbd_topic *t)
+{
+	struct stat a, b;
+
+	t->ro_fd = open(t->seg.path, O_RDONLY | O_CLOEXEC);
+	if (t->ro_fd < 0)
+		return sbi_error(SB_EIO, "topic %s: open %s read-only: %s", t->name, t->seg.path, strerror(errno));
+	if (fstat(t->ro_fd, &a) != 0 || fstat(t->seg.fd, &b) != 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+		return sbi_error(SB_EIO, "topic %s: %s was replaced while it was being opened", t->name, t->seg.path);
+	return SB_OK;
 }
 
 /* Insert into the table (which then holds one reference).  Frees t on
@@ -176,17 +234,20 @@ static int adopt_or_quarantine(struct sbd *d, const char *name, struct sb_seg *s
 static int register_topic(struct sbd *d, struct sbd_topic *t)
 {
 	struct cds_lfht_node *added;
+	int rc = open_readonly(t);
 
+	if (rc < 0) {
+		free_topic(t);
+		return rc;
+	}
 	t->refs = 1;
 	cds_lfht_node_init(&t->node);
 	urcu_memb_read_lock();
 	added = cds_lfht_add_unique(d->topics, name_hash(t->name), name_match, t->name, &t->node);
 	urcu_memb_read_unlock();
 	if (added != &t->node) { /* cannot happen: we are the only writer */
-		int rc = sbi_error(SB_EEXIST, "topic %s exists", t->name);
-
-		sb_seg_close(&t->seg);
-		free(t);
+		rc = sbi_error(SB_EEXIST, "topic %s exists", t->name);
+		free_topic(t);
 		return rc;
 	}
 	d->n_topics++;
@@ -208,7 +269,7 @@ int sbd_topic_create(struct sbd *d, const char *name, const struct sbp_topic_par
 	if (d->n_topics >= d->cfg.max_topics)
 		return sbi_error(SB_ENOSPC, "topic %s: the daemon already holds %u topics (max_topics)", name,
 				 d->n_topics);
-	t = calloc(1, sizeof(*t));
+	t = alloc_topic();
 	if (!t)
 		return sbi_error(SB_ENOMEM, "topic %s", name);
 	conf = sbd_config_topic(&d->cfg, name);
@@ -243,7 +304,7 @@ int sbd_topic_create(struct sbd *d, const char *name, const struct sbp_topic_par
 			break;
 	}
 	if (rc < 0) {
-		free(t);
+		free_topic(t);
 		return rc;
 	}
 	/* The creator's mapping is read-write over the whole file, which is
@@ -315,7 +376,7 @@ int sbd_topic_access(const struct sbd_topic *t, uid_t uid, gid_t gid, int role)
 static void adopt_file(struct sbd *d, const char *name)
 {
 	const struct sbd_topic_cfg *conf = sbd_config_topic(&d->cfg, name);
-	char path[512], aside[600];
+	char path[512];
 	struct sbd_topic *t;
 	struct stat st;
 	int rc;
@@ -323,7 +384,7 @@ static void adopt_file(struct sbd *d, const char *name)
 	snprintf(path, sizeof(path), "%s/%s", d->dir, name);
 	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
 		return;
-	t = calloc(1, sizeof(*t));
+	t = alloc_topic();
 	if (!t)
 		return;
 	rc = sb_seg_open_path(path, SB_SEG_ADMIN, &t->seg);
@@ -332,14 +393,11 @@ static void adopt_file(struct sbd *d, const char *name)
 		sb_seg_close(&t->seg);
 	}
 	if (rc < 0) {
-		free(t);
-		snprintf(aside, sizeof(aside), "%s.quarantine-%lld", path, (long long)time(NULL));
-		if (rename(path, aside) == 0)
-			sbi_log(SB_LOG_WARN, "registry", "msg=\"quarantined invalid segment\" path=%s to=%s reason=\"%s\"",
-				path, aside, sb_last_error());
-		else
-			sbi_log(SB_LOG_ERR, "registry", "msg=\"invalid segment, rename failed\" path=%s errno=%d",
-				path, errno);
+		char why[256];
+
+		free_topic(t);
+		snprintf(why, sizeof(why), "%s", sb_last_error());
+		quarantine(path, why);
 		return;
 	}
 	t->cfg = conf ? *conf : d->cfg.defaults;

@@ -106,7 +106,8 @@ struct sbd_counters {
 struct sbd_topic {
 	struct cds_lfht_node node;   /* in sbd.topics, keyed by name */
 	char name[SB_TOPIC_NAME_MAX];
-	struct sb_seg seg;           /* admin mapping, fd handed to clients */
+	struct sb_seg seg;           /* admin mapping; its fds go to publishers */
+	int ro_fd;                   /* the segment file opened read-only: for subscribers */
 	struct sbd_topic_cfg cfg;    /* permissions and creation parameters */
 	uint32_t refs;               /* handles + pending repairs + registry */
 	bool unlinked;               /* deleted: out of the table, file removed */
@@ -214,7 +215,10 @@ void sbd_session_close(struct sbd *d, struct sbd_session *s, bool release);
 /* Is (topic, role, slot) reported by an attached handle of any session? */
 bool sbd_slot_reported(const struct sbd *d, const struct sbd_topic *t, uint8_t role, uint32_t slot);
 /* Reply helpers used by stats.c. */
-int sbd_reply(struct sbd *d, struct sbd_session *s, int status, const void *extra, uint32_t len, int fd);
+int sbd_reply(struct sbd *d, struct sbd_session *s, int status, const void *extra, uint32_t len);
+/* The same, passing nfds fds along (OPEN). */
+int sbd_reply_fds(struct sbd *d, struct sbd_session *s, int status, const void *extra, uint32_t len,
+		  const int *fds, unsigned nfds);
 
 /* registry.c */
 int sbd_registry_init(struct sbd *d);

@@ -113,16 +113,22 @@ void sbd_session_close(struct sbd *d, struct sbd_session *s, bool release)
 	free(s);
 }
 
-int sbd_reply(struct sbd *d, struct sbd_session *s, int status, const void *extra, uint32_t len, int fd)
+int sbd_reply_fds(struct sbd *d, struct sbd_session *s, int status, const void *extra, uint32_t len,
+		  const int *fds, unsigned nfds)
 {
 	int rc;
 
 	(void)d;
-	rc = sbp_reply(s->fd, &s->rbuf.hdr, status, status < 0 ? sb_last_error() : NULL, extra, len, fd,
+	rc = sbp_reply(s->fd, &s->rbuf.hdr, status, status < 0 ? sb_last_error() : NULL, extra, len, fds, nfds,
 		       MSG_DONTWAIT);
 	if (rc < 0)
 		s->dead = true;
 	return rc;
+}
+
+int sbd_reply(struct sbd *d, struct sbd_session *s, int status, const void *extra, uint32_t len)
+{
+	return sbd_reply_fds(d, s, status, extra, len, NULL, 0);
 }
 
 static void malformed(struct sbd *d, struct sbd_session *s, int code, const char *what)
@@ -130,7 +136,7 @@ static void malformed(struct sbd *d, struct sbd_session *s, int code, const char
 	d->ctr.malformed++;
 	sbi_log(SB_LOG_WARN, "session", "msg=\"malformed request\" client=%u pid=%d type=0x%04x what=\"%s\"", s->id,
 		(int)s->peer_pid, s->rbuf.hdr.type, what);
-	sbd_reply(d, s, sbi_error(code, "%s", what), NULL, 0, -1);
+	sbd_reply(d, s, sbi_error(code, "%s", what), NULL, 0);
 }
 
 static struct sbd_handle *find_handle(struct sbd_session *s, uint32_t id)
@@ -157,7 +163,7 @@ static void on_hello(struct sbd *d, struct sbd_session *s, struct sbp_rd *r)
 		return;
 	}
 	if (s->hello) {
-		sbd_reply(d, s, sbi_error(SB_ESTATE, "HELLO already received"), NULL, 0, -1);
+		sbd_reply(d, s, sbi_error(SB_ESTATE, "HELLO already received"), NULL, 0);
 		return;
 	}
 	for (char *c = name; *c; c++)
@@ -170,7 +176,7 @@ static void on_hello(struct sbd *d, struct sbd_session *s, struct sbp_rd *r)
 	sbp_put_u32(&w, s->id);
 	sbp_put_u64(&w, (uint64_t)getpid());
 	sbp_put_str(&w, SBD_VERSION_STR);
-	sbd_reply(d, s, SB_OK, out, w.len, -1);
+	sbd_reply(d, s, SB_OK, out, w.len);
 	sbi_log(SB_LOG_INFO, "session", "msg=\"hello\" client=%u name=\"%s\" pid=%d uid=%u gid=%u", s->id, s->name,
 		(int)s->peer_pid, (unsigned)s->uid, (unsigned)s->gid);
 }
@@ -202,6 +208,7 @@ static void on_open(struct sbd *d, struct sbd_session *s, struct sbp_rd *r)
 	struct sbd_handle *h = NULL;
 	uint8_t role, out[64];
 	uint16_t flags;
+	int fds[2];
 	struct sbp_wr w;
 	int rc;
 
@@ -216,7 +223,7 @@ static void on_open(struct sbd *d, struct sbd_session *s, struct sbp_rd *r)
 	}
 	if ((role != SBP_ROLE_PUB && role != SBP_ROLE_SUB) || (flags & ~SBP_OPEN_FLAGS) || !sbd_topic_name_ok(name)) {
 		sbd_reply(d, s, sbi_error(SB_EINVAL, "OPEN: bad role %u, flags 0x%x or topic name", role, flags),
-			  NULL, 0, -1);
+			  NULL, 0);
 		return;
 	}
 	rc = get_or_create(d, s, name, flags, &tp, &t);
@@ -234,7 +241,7 @@ static void on_open(struct sbd *d, struct sbd_session *s, struct sbp_rd *r)
 	if (rc < 0) {
 		sbi_log(SB_LOG_INFO, "session", "msg=\"open refused\" client=%u topic=%s role=%u code=%d detail=\"%s\"",
 			s->id, name, role, rc, sb_last_error());
-		sbd_reply(d, s, rc, NULL, 0, -1);
+		sbd_reply(d, s, rc, NULL, 0);
 		return;
 	}
 	memset(h, 0, sizeof(*h));
@@ -249,7 +256,11 @@ static void on_open(struct sbd *d, struct sbd_session *s, struct sbp_rd *r)
 	sbp_put_u32(&w, h->id);
 	sbp_put_i32(&w, t->cfg.numa_node);
 	sbp_put_u64(&w, t->seg.hdr->epoch_ns);
-	sbd_reply(d, s, SB_OK, out, w.len, t->seg.fd);
+	/* A subscriber gets the segment file read-only: the kernel then
+	 * refuses it any writable mapping of the stream. */
+	fds[0] = role == SBP_ROLE_SUB ? t->ro_fd : t->seg.fd;
+	fds[1] = t->seg.subs_fd;
+	sbd_reply_fds(d, s, SB_OK, out, w.len, fds, 2);
 	sbi_log(SB_LOG_INFO, "session", "msg=\"open\" client=%u topic=%s role=%s handle=%u", s->id, name,
 		role == SBP_ROLE_PUB ? "pub" : "sub", h->id);
 }
@@ -329,7 +340,7 @@ static void on_attached(struct sbd *d, struct sbd_session *s, struct sbp_rd *r)
 		h->mode = mode;
 		h->blocking = blocking ? 1 : 0;
 	}
-	sbd_reply(d, s, rc, NULL, 0, -1);
+	sbd_reply(d, s, rc, NULL, 0);
 }
 
 static void on_detached(struct sbd *d, struct sbd_session *s, struct sbp_rd *r)
@@ -349,7 +360,7 @@ static void on_detached(struct sbd *d, struct sbd_session *s, struct sbp_rd *r)
 		rc = sbi_error(SB_ESTATE, "DETACHED: handle %u is not attached", id);
 	else
 		h->attached = false; /* the client released the slot itself */
-	sbd_reply(d, s, rc, NULL, 0, -1);
+	sbd_reply(d, s, rc, NULL, 0);
 }
 
 static void on_close(struct sbd *d, struct sbd_session *s, struct sbp_rd *r)
@@ -363,13 +374,13 @@ static void on_close(struct sbd *d, struct sbd_session *s, struct sbp_rd *r)
 	}
 	h = find_handle(s, id);
 	if (!h) {
-		sbd_reply(d, s, sbi_error(SB_ENOENT, "CLOSE: no handle %u", id), NULL, 0, -1);
+		sbd_reply(d, s, sbi_error(SB_ENOENT, "CLOSE: no handle %u", id), NULL, 0);
 		return;
 	}
 	sbd_lease_release(d, s, h); /* still attached: the client never said DETACHED */
 	sbd_topic_put(d, h->t);
 	memset(h, 0, sizeof(*h));
-	sbd_reply(d, s, SB_OK, NULL, 0, -1);
+	sbd_reply(d, s, SB_OK, NULL, 0);
 }
 
 static void on_create(struct sbd *d, struct sbd_session *s, struct sbp_rd *r)
@@ -389,7 +400,7 @@ static void on_create(struct sbd *d, struct sbd_session *s, struct sbp_rd *r)
 		rc = sbi_error(SB_EACCES, "CREATE: only root or the daemon's user may create topics here");
 	else
 		rc = sbd_topic_create(d, name, &tp, s->uid, s->gid, &t);
-	sbd_reply(d, s, rc, NULL, 0, -1);
+	sbd_reply(d, s, rc, NULL, 0);
 }
 
 static void on_delete(struct sbd *d, struct sbd_session *s, struct sbp_rd *r)
@@ -410,7 +421,7 @@ static void on_delete(struct sbd *d, struct sbd_session *s, struct sbp_rd *r)
 		rc = sbi_error(SB_EACCES, "DELETE: topic %s belongs to uid %u", name, t->cfg.uid);
 	else
 		rc = sbd_topic_delete(d, t);
-	sbd_reply(d, s, rc, NULL, 0, -1);
+	sbd_reply(d, s, rc, NULL, 0);
 }
 
 static void dispatch(struct sbd *d, struct sbd_session *s)
@@ -430,7 +441,7 @@ static void dispatch(struct sbd *d, struct sbd_session *s)
 		return;
 	}
 	if (!s->hello && hdr->type != SBP_HELLO) {
-		sbd_reply(d, s, sbi_error(SB_ESTATE, "HELLO must come first"), NULL, 0, -1);
+		sbd_reply(d, s, sbi_error(SB_ESTATE, "HELLO must come first"), NULL, 0);
 		return;
 	}
 	switch (hdr->type) {
@@ -468,13 +479,13 @@ void sbd_session_readable(struct sbd *d, struct sbd_session *s)
 	for (int msgs = 0; msgs < MSGS_PER_WAKEUP && !s->dead;) {
 		uint32_t want = s->rlen < SBP_HDR_SIZE ? SBP_HDR_SIZE - s->rlen
 						       : SBP_HDR_SIZE + s->rbuf.hdr.body_len - s->rlen;
-		int fd_in = -1;
+		int fds_in[SBP_MAX_FDS] = { -1, -1 };
 		long n;
 		int rc;
 
-		n = sbp_recv_some(s->fd, (uint8_t *)&s->rbuf + s->rlen, want, &fd_in, MSG_DONTWAIT);
-		if (fd_in >= 0) {
-			close(fd_in);
+		n = sbp_recv_some(s->fd, (uint8_t *)&s->rbuf + s->rlen, want, fds_in, MSG_DONTWAIT);
+		if (fds_in[0] >= 0) {
+			sbp_close_fds(fds_in);
 			d->ctr.fds_refused++;
 			s->fd_abuse = true;
 		}
@@ -497,7 +508,7 @@ void sbd_session_readable(struct sbd *d, struct sbd_session *s)
 				d->ctr.malformed++;
 				sbi_log(SB_LOG_WARN, "session", "msg=\"bad header; closing\" client=%u pid=%d detail=\"%s\"",
 					s->id, (int)s->peer_pid, sb_last_error());
-				sbd_reply(d, s, rc, NULL, 0, -1);
+				sbd_reply(d, s, rc, NULL, 0);
 				s->dead = true;
 				return;
 			}

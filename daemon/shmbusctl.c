@@ -37,7 +37,7 @@ static int call(uint16_t type, const void *body, uint32_t len, struct sbp_rd *rd
 {
 	static uint32_t req;
 	int32_t status;
-	int rc = sbp_send(sock, type, ++req, body, len, -1, 0);
+	int rc = sbp_send(sock, type, ++req, body, len, NULL, 0, 0);
 
 	if (rc == SB_OK)
 		rc = sbp_recv(sock, &reply, NULL);

@@ -93,7 +93,7 @@ void sbd_stats_list(struct sbd *d, struct sbd_session *s)
 	urcu_memb_read_unlock();
 	memcpy(out, &n, sizeof(n));
 	out[4] = truncated;
-	sbd_reply(d, s, SB_OK, out, w.len, -1);
+	sbd_reply(d, s, SB_OK, out, w.len);
 }
 
 static void daemon_stats(struct sbd *d, struct sbp_wr *w, unsigned *n)
@@ -311,22 +311,22 @@ void sbd_stats_stats(struct sbd *d, struct sbd_session *s, const char *topic)
 		int rc = bridge_stats(d, s, topic, &w, &n);
 
 		if (rc < 0) {
-			sbd_reply(d, s, rc, NULL, 0, -1);
+			sbd_reply(d, s, rc, NULL, 0);
 			return;
 		}
 #else
-		sbd_reply(d, s, sbi_error(SB_ENOENT, "STATS: bridge not built into this shmbusd"), NULL, 0, -1);
+		sbd_reply(d, s, sbi_error(SB_ENOENT, "STATS: bridge not built into this shmbusd"), NULL, 0);
 		return;
 #endif
 	} else {
 		struct sbd_topic *t = sbd_topic_find(d, topic);
 
 		if (!t) {
-			sbd_reply(d, s, sbi_error(SB_ENOENT, "STATS: no topic %s", topic), NULL, 0, -1);
+			sbd_reply(d, s, sbi_error(SB_ENOENT, "STATS: no topic %s", topic), NULL, 0);
 			return;
 		}
 		if (sbd_topic_access(t, s->uid, s->gid, SBP_ROLE_SUB) < 0) {
-			sbd_reply(d, s, SB_EACCES, NULL, 0, -1);
+			sbd_reply(d, s, SB_EACCES, NULL, 0);
 			return;
 		}
 		topic_stats(t, &w, &n);
@@ -337,7 +337,7 @@ void sbd_stats_stats(struct sbd *d, struct sbd_session *s, const char *topic)
 		kv(&w, &n, "truncated", 1);
 	}
 	memcpy(out, &n, sizeof(uint32_t));
-	sbd_reply(d, s, SB_OK, out, w.len, -1);
+	sbd_reply(d, s, SB_OK, out, w.len);
 }
 
 void sbd_stats_clients(struct sbd *d, struct sbd_session *s)
@@ -369,5 +369,5 @@ void sbd_stats_clients(struct sbd *d, struct sbd_session *s)
 	}
 	memcpy(out, &n, sizeof(n));
 	out[4] = truncated;
-	sbd_reply(d, s, SB_OK, out, w.len, -1);
+	sbd_reply(d, s, SB_OK, out, w.len);
 }

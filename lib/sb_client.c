@@ -54,31 +54,37 @@ void sbi_link_del(sb_client_t *c, struct sbi_link *l)
 	l->prev = l->next = l;
 }
 
+/* Whether two fds refer to the same file (a and b may be -1: no). */
+static bool same_file(int a, int b)
+{
+	struct stat sa, sb;
+
+	return a >= 0 && b >= 0 && fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
 /* One request and its reply, on the current connection. */
 static int xfer_locked(sb_client_t *c, uint16_t type, const void *body, uint32_t len, struct sbp_rd *rd,
-		       int *fd_out)
+		       int fds[SBP_MAX_FDS])
 {
 	uint32_t req = ++c->next_req;
 	int32_t status;
 	int rc;
 
-	if (fd_out)
-		*fd_out = -1;
+	for (unsigned i = 0; fds && i < SBP_MAX_FDS; i++)
+		fds[i] = -1;
 	if (c->broken)
 		return sbi_error(SB_ECONN, "connection to shmbusd was lost");
 	/* A failed send or receive below leaves the stream out of step. */
-	rc = sbp_send(c->fd, type, req, body, len, -1, 0);
+	rc = sbp_send(c->fd, type, req, body, len, NULL, 0, 0);
 	if (rc == SB_OK)
-		rc = sbp_recv(c->fd, &c->msg, fd_out);
+		rc = sbp_recv(c->fd, &c->msg, fds);
 	if (rc == SB_OK && (c->msg.hdr.type != (type | SBP_REPLY) || c->msg.hdr.req_id != req || c->msg.hdr.body_len < 4))
 		rc = sbi_error(SB_ECORRUPT, "shmbusd replied with type 0x%04x id %u to request 0x%04x id %u",
 			       c->msg.hdr.type, c->msg.hdr.req_id, type, req);
 	if (rc < 0) {
 		c->broken = true; /* the stream is out of step or gone */
-		if (fd_out && *fd_out >= 0) {
-			close(*fd_out);
-			*fd_out = -1;
-		}
+		sbp_close_fds(fds);
 		return rc;
 	}
 	sbp_rd_init(rd, c->msg.body, c->msg.hdr.body_len);
@@ -87,10 +93,7 @@ static int xfer_locked(sb_client_t *c, uint16_t type, const void *body, uint32_t
 		const char *detail = (const char *)c->msg.body + 4;
 		uint32_t n = c->msg.hdr.body_len - 4;
 
-		if (fd_out && *fd_out >= 0) {
-			close(*fd_out);
-			*fd_out = -1;
-		}
+		sbp_close_fds(fds);
 		if (n > 0 && memchr(detail, '\0', n))
 			return sbi_error(status, "shmbusd: %s", detail);
 		return sbi_error(status, "shmbusd: %s", sb_strerror(status));
@@ -144,10 +147,10 @@ static int reregister_locked(sb_client_t *c, struct sbi_link *l)
 	struct sb_seg *seg;
 	uint32_t *handle, slot;
 	uint8_t role, mode, blocking, body[256];
-	struct stat a, b;
 	struct sbp_wr w;
 	struct sbp_rd rd;
-	int fd = -1, rc;
+	int fds[SBP_MAX_FDS], rc;
+	bool same;
 
 	if (l->kind == SBI_PUB) {
 		struct sb_pub *p = (struct sb_pub *)l;
@@ -174,16 +177,14 @@ static int reregister_locked(sb_client_t *c, struct sbi_link *l)
 	sbp_put_u8(&w, 0);
 	sbp_put_u16(&w, 0); /* no CREATE: it must be the topic we hold */
 	sbp_put_params(&w, &tp);
-	rc = xfer_locked(c, SBP_OPEN, body, w.len, &rd, &fd);
+	rc = xfer_locked(c, SBP_OPEN, body, w.len, &rd, fds);
 	if (rc < 0)
 		return rc;
 	*handle = sbp_get_u32(&rd);
-	if (fd < 0 || fstat(fd, &a) != 0 || fstat(seg->fd, &b) != 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
-		if (fd >= 0)
-			close(fd);
+	same = same_file(fds[0], seg->fd) && same_file(fds[1], seg->subs_fd);
+	sbp_close_fds(fds);
+	if (!same)
 		return sbi_error(SB_ENOENT, "topic %s: the daemon now serves a different segment", seg->hdr->name);
-	}
-	close(fd);
 	sbp_wr_init(&w, body, sizeof(body));
 	sbp_put_u32(&w, *handle);
 	sbp_put_u32(&w, slot);
@@ -211,9 +212,9 @@ static int reconnect_locked(sb_client_t *c)
 /* A request; if the connection is gone (shmbusd restarted), reconnect,
  * re-register every open handle, and try once more. */
 static int call_locked(sb_client_t *c, uint16_t type, const void *body, uint32_t len, struct sbp_rd *rd,
-		       int *fd_out)
+		       int fds[SBP_MAX_FDS])
 {
-	int rc = xfer_locked(c, type, body, len, rd, fd_out);
+	int rc = xfer_locked(c, type, body, len, rd, fds);
 
 	if (rc >= 0 || !c->broken || type == SBP_HELLO)
 		return rc;
@@ -222,15 +223,15 @@ static int call_locked(sb_client_t *c, uint16_t type, const void *body, uint32_t
 		return c->broken ? sbi_error(SB_ECONN, "connection to shmbusd lost; reconnect failed: %s",
 					     sb_last_error())
 				 : rc;
-	return xfer_locked(c, type, body, len, rd, fd_out);
+	return xfer_locked(c, type, body, len, rd, fds);
 }
 
-int sbi_call(sb_client_t *c, uint16_t type, const void *body, uint32_t len, struct sbp_rd *rd, int *fd_out)
+int sbi_call(sb_client_t *c, uint16_t type, const void *body, uint32_t len, struct sbp_rd *rd)
 {
 	int rc;
 
 	pthread_mutex_lock(&c->lock);
-	rc = call_locked(c, type, body, len, rd, fd_out);
+	rc = call_locked(c, type, body, len, rd, NULL);
 	pthread_mutex_unlock(&c->lock);
 	return rc;
 }
@@ -294,7 +295,7 @@ void sb_disconnect(sb_client_t *c)
 }
 
 int sbi_open(sb_client_t *c, const char *topic, uint8_t role, const struct sb_topic_opts *create,
-	     uint32_t *handle, int *numa, int *fd)
+	     uint32_t *handle, int *numa, int fds[SBP_MAX_FDS])
 {
 	struct sbp_topic_params tp = { .numa_node = -1 };
 	uint8_t body[256];
@@ -317,17 +318,15 @@ int sbi_open(sb_client_t *c, const char *topic, uint8_t role, const struct sb_to
 	sbp_put_u16(&w, SBP_OPEN_CREATE);
 	sbp_put_params(&w, &tp);
 	pthread_mutex_lock(&c->lock);
-	rc = call_locked(c, SBP_OPEN, body, w.len, &rd, fd);
+	rc = call_locked(c, SBP_OPEN, body, w.len, &rd, fds);
 	if (rc == SB_OK) {
 		*handle = sbp_get_u32(&rd);
 		*numa = sbp_get_i32(&rd);
 		(void)sbp_get_u64(&rd); /* epoch */
-		if (rd.bad || *fd < 0) {
-			if (*fd >= 0)
-				close(*fd);
-			*fd = -1;
+		if (rd.bad || fds[0] < 0 || fds[1] < 0) {
+			sbp_close_fds(fds);
 			c->broken = true;
-			rc = sbi_error(SB_ECORRUPT, "OPEN reply without a segment or handle");
+			rc = sbi_error(SB_ECORRUPT, "OPEN reply without its two segment fds or a handle");
 		}
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -345,7 +344,7 @@ int sbi_attached(sb_client_t *c, uint32_t handle, uint32_t slot, uint8_t mode, u
 	sbp_put_u32(&w, slot);
 	sbp_put_u8(&w, mode);
 	sbp_put_u8(&w, blocking);
-	return sbi_call(c, SBP_ATTACHED, body, w.len, &rd, NULL);
+	return sbi_call(c, SBP_ATTACHED, body, w.len, &rd);
 }
 
 void sbi_detached_close(sb_client_t *c, uint32_t handle, bool was_attached)
@@ -355,6 +354,6 @@ void sbi_detached_close(sb_client_t *c, uint32_t handle, bool was_attached)
 	/* Failures are ignored: if the connection is gone, so is the lease and
 	 * the daemon has already cleaned up (or will). */
 	if (was_attached)
-		sbi_call(c, SBP_DETACHED, &handle, sizeof(handle), &rd, NULL);
-	sbi_call(c, SBP_CLOSE, &handle, sizeof(handle), &rd, NULL);
+		sbi_call(c, SBP_DETACHED, &handle, sizeof(handle), &rd);
+	sbi_call(c, SBP_CLOSE, &handle, sizeof(handle), &rd);
 }

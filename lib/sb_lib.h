@@ -58,11 +58,12 @@ struct sb_sub {
  * Returns the reply status (0 or negative, with the daemon's detail in
  * sb_last_error()) or a transport error; on success *rd reads the rest of
  * the reply body (client->msg, valid until the next call: hold lock). */
-int sbi_call(sb_client_t *c, uint16_t type, const void *body, uint32_t len, struct sbp_rd *rd, int *fd_out);
+int sbi_call(sb_client_t *c, uint16_t type, const void *body, uint32_t len, struct sbp_rd *rd);
 
-/* OPEN: returns 0 with *handle, *numa and *fd (the segment), or a code. */
+/* OPEN: returns 0 with *handle, *numa and fds[0], fds[1] (the segment
+ * file, read-only for subscribers, and the subscriber file), or a code. */
 int sbi_open(sb_client_t *c, const char *topic, uint8_t role, const struct sb_topic_opts *create,
-	     uint32_t *handle, int *numa, int *fd);
+	     uint32_t *handle, int *numa, int fds[SBP_MAX_FDS]);
 /* ATTACHED / DETACHED / CLOSE for a handle. */
 int sbi_attached(sb_client_t *c, uint32_t handle, uint32_t slot, uint8_t mode, uint8_t blocking);
 void sbi_detached_close(sb_client_t *c, uint32_t handle, bool was_attached);

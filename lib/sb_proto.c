@@ -137,8 +137,8 @@ int sbp_hdr_check(const struct sbp_hdr *h)
 	return SB_OK;
 }
 
-int sbp_send(int sock, uint16_t type, uint32_t req_id, const void *body, uint32_t len, int fd,
-	     int flags)
+int sbp_send(int sock, uint16_t type, uint32_t req_id, const void *body, uint32_t len, const int *fds,
+	     unsigned nfds, int flags)
 {
 	struct sbp_hdr h = {
 		.magic = SBP_MAGIC, .version = SBP_VERSION, .type = type, .body_len = len, .req_id = req_id,
@@ -149,24 +149,29 @@ int sbp_send(int sock, uint16_t type, uint32_t req_id, const void *body, uint32_
 	};
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(sizeof(int) * SBP_MAX_FDS)];
 	} ctl;
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
 	size_t total = sizeof(h) + len, sent = 0;
 
 	if (len > SBP_BODY_MAX || (len && !body))
 		return sbi_error(SB_EINVAL, "control message body of %u bytes", len);
-	if (fd >= 0) {
+	if (nfds > SBP_MAX_FDS || (nfds && !fds))
+		return sbi_error(SB_EINVAL, "control message with %u fds (at most %u)", nfds, SBP_MAX_FDS);
+	for (unsigned i = 0; i < nfds; i++)
+		if (fds[i] < 0)
+			return sbi_error(SB_EINVAL, "control message: fd %u of %u is %d", i, nfds, fds[i]);
+	if (nfds) {
 		struct cmsghdr *c;
 
 		memset(&ctl, 0, sizeof(ctl));
 		mh.msg_control = ctl.buf;
-		mh.msg_controllen = sizeof(ctl.buf);
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
 		c = CMSG_FIRSTHDR(&mh);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
 	}
 	while (sent < total) {
 		ssize_t n = sendmsg(sock, &mh, flags | MSG_NOSIGNAL);
@@ -185,7 +190,7 @@ int sbp_send(int sock, uint16_t type, uint32_t req_id, const void *body, uint32_
 			return sbi_error(SB_EIO, "control socket send: peer is not reading (%zu of %zu bytes sent)",
 					 sent, total);
 		/* Partial send on a blocking socket: continue after what went.
-		 * The fd travelled with the first byte. */
+		 * The fds travelled with the first byte. */
 		mh.msg_control = NULL;
 		mh.msg_controllen = 0;
 		while (mh.msg_iovlen && (size_t)n >= mh.msg_iov[0].iov_len) {
@@ -202,7 +207,7 @@ int sbp_send(int sock, uint16_t type, uint32_t req_id, const void *body, uint32_
 }
 
 int sbp_reply(int sock, const struct sbp_hdr *req, int32_t status, const char *detail,
-	      const void *extra, uint32_t extra_len, int fd, int flags)
+	      const void *extra, uint32_t extra_len, const int *fds, unsigned nfds, int flags)
 {
 	uint8_t body[SBP_BODY_MAX];
 	struct sbp_wr w;
@@ -223,10 +228,10 @@ int sbp_reply(int sock, const struct sbp_hdr *req, int32_t status, const char *d
 		memcpy(body + w.len, extra, extra_len);
 		w.len += extra_len;
 	}
-	return sbp_send(sock, (uint16_t)(req->type | SBP_REPLY), req->req_id, body, w.len, fd, flags);
+	return sbp_send(sock, (uint16_t)(req->type | SBP_REPLY), req->req_id, body, w.len, fds, nfds, flags);
 }
 
-long sbp_recv_some(int sock, void *buf, size_t len, int *fd_out, int flags)
+long sbp_recv_some(int sock, void *buf, size_t len, int fds[SBP_MAX_FDS], int flags)
 {
 	union {
 		struct cmsghdr align;
@@ -248,11 +253,14 @@ long sbp_recv_some(int sock, void *buf, size_t len, int *fd_out, int flags)
 			continue;
 		nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 		for (size_t i = 0; i < nfd; i++) {
+			unsigned k = 0;
 			int fd;
 
 			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (fd_out && *fd_out < 0)
-				*fd_out = fd;
+			while (fds && k < SBP_MAX_FDS && fds[k] >= 0)
+				k++;
+			if (fds && k < SBP_MAX_FDS)
+				fds[k] = fd;
 			else
 				close(fd);
 		}
@@ -260,13 +268,22 @@ long sbp_recv_some(int sock, void *buf, size_t len, int *fd_out, int flags)
 	return n;
 }
 
-/* Read exactly len bytes; the fd, if any, arrives with the first byte. */
-static int recv_all(int sock, void *buf, size_t len, int *fd_out)
+void sbp_close_fds(int fds[SBP_MAX_FDS])
+{
+	for (unsigned i = 0; fds && i < SBP_MAX_FDS; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+}
+
+/* Read exactly len bytes; fds, if any, arrive with the first byte. */
+static int recv_all(int sock, void *buf, size_t len, int fds[SBP_MAX_FDS])
 {
 	size_t got = 0;
 
 	while (got < len) {
-		long n = sbp_recv_some(sock, (char *)buf + got, len - got, fd_out, 0);
+		long n = sbp_recv_some(sock, (char *)buf + got, len - got, fds, 0);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -282,21 +299,19 @@ static int recv_all(int sock, void *buf, size_t len, int *fd_out)
 	return SB_OK;
 }
 
-int sbp_recv(int sock, struct sbp_msg *m, int *fd_out)
+int sbp_recv(int sock, struct sbp_msg *m, int fds[SBP_MAX_FDS])
 {
 	int rc;
 
-	if (fd_out)
-		*fd_out = -1;
-	rc = recv_all(sock, &m->hdr, sizeof(m->hdr), fd_out);
+	for (unsigned i = 0; fds && i < SBP_MAX_FDS; i++)
+		fds[i] = -1;
+	rc = recv_all(sock, &m->hdr, sizeof(m->hdr), fds);
 	if (rc == SB_OK)
 		rc = sbp_hdr_check(&m->hdr);
 	if (rc == SB_OK)
-		rc = recv_all(sock, m->body, m->hdr.body_len, fd_out);
-	if (rc < 0 && fd_out && *fd_out >= 0) {
-		close(*fd_out);
-		*fd_out = -1;
-	}
+		rc = recv_all(sock, m->body, m->hdr.body_len, fds);
+	if (rc < 0)
+		sbp_close_fds(fds);
 	return rc;
 }
 

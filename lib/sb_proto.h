@@ -23,15 +23,16 @@
 #include <stdint.h>
 
 #define SBP_MAGIC      0x31504253u /* "SBP1" in memory */
-#define SBP_VERSION    1u
+#define SBP_VERSION    2u  /* 2: OPEN passes two fds (segment, subscriber file) */
 #define SBP_HDR_SIZE   16u
 #define SBP_BODY_MAX   4096u
 #define SBP_REPLY      0x8000u
 #define SBP_NAME_MAX   64u  /* client names, including the NUL */
+#define SBP_MAX_FDS    2u   /* fds one message may carry */
 
 enum sbp_type {
 	SBP_HELLO = 1,    /* str name -> u32 proto, u32 client_id, u64 daemon_pid, str server */
-	SBP_OPEN = 2,     /* topic, role, flags, params -> u32 handle, u32 numa + fd */
+	SBP_OPEN = 2,     /* topic, role, flags, params -> u32 handle, u32 numa, u64 epoch + 2 fds */
 	SBP_ATTACHED = 3, /* u32 handle, u32 slot, u8 mode, u8 blocking -> status */
 	SBP_DETACHED = 4, /* u32 handle -> status */
 	SBP_CLOSE = 5,    /* u32 handle -> status */
@@ -122,28 +123,32 @@ bool sbp_rd_done(const struct sbp_rd *r);
  * SB_ECORRUPT (bad magic or oversized body) or SB_EVERSION. */
 int sbp_hdr_check(const struct sbp_hdr *h);
 
-/* Send one message, passing fd with SCM_RIGHTS if fd >= 0.  Never raises
- * SIGPIPE.  flags are extra send flags (MSG_DONTWAIT for the daemon, which
- * then treats a partial send as a failure).  Returns 0, SB_EINVAL, SB_ECONN
- * (peer gone) or SB_EIO. */
-int sbp_send(int sock, uint16_t type, uint32_t req_id, const void *body, uint32_t len, int fd,
-	     int flags);
+/* Send one message, passing the nfds (<= SBP_MAX_FDS) fds with SCM_RIGHTS
+ * along with its first byte.  Never raises SIGPIPE.  flags are extra send
+ * flags (MSG_DONTWAIT for the daemon, which then treats a partial send as a
+ * failure).  Returns 0, SB_EINVAL, SB_ECONN (peer gone) or SB_EIO. */
+int sbp_send(int sock, uint16_t type, uint32_t req_id, const void *body, uint32_t len, const int *fds,
+	     unsigned nfds, int flags);
 
 /* Send a reply: status, then (status < 0 and detail != NULL) the detail
- * with its NUL, else extra bytes.  fd >= 0 is passed along. */
+ * with its NUL, else extra bytes.  The fds are passed along. */
 int sbp_reply(int sock, const struct sbp_hdr *req, int32_t status, const char *detail,
-	      const void *extra, uint32_t extra_len, int fd, int flags);
+	      const void *extra, uint32_t extra_len, const int *fds, unsigned nfds, int flags);
 
-/* Receive one whole message (blocking socket).  If fd_out is non-NULL, a
- * passed fd is stored there (else -1); any fd beyond the first, or any fd
- * when fd_out is NULL, is closed.  Returns 0, SB_ECONN (EOF), SB_ECORRUPT,
+/* Receive one whole message (blocking socket).  If fds is non-NULL, the
+ * passed fds are stored in it in the order sent, -1 in the slots left over;
+ * any fd beyond SBP_MAX_FDS, or any fd when fds is NULL, is closed.  On
+ * failure no fd is left open.  Returns 0, SB_ECONN (EOF), SB_ECORRUPT,
  * SB_EVERSION or SB_EIO. */
-int sbp_recv(int sock, struct sbp_msg *m, int *fd_out);
+int sbp_recv(int sock, struct sbp_msg *m, int fds[SBP_MAX_FDS]);
 
-/* recvmsg() that closes every fd it receives except the first, which goes to
- * *fd_out when fd_out is non-NULL (and is closed otherwise).  Returns what
- * recvmsg returned; errno as set by it. */
-long sbp_recv_some(int sock, void *buf, size_t len, int *fd_out, int flags);
+/* recvmsg() that stores received fds in the free (-1) slots of fds (when
+ * non-NULL) and closes every other fd it receives.  Returns what recvmsg
+ * returned; errno as set by it. */
+long sbp_recv_some(int sock, void *buf, size_t len, int fds[SBP_MAX_FDS], int flags);
+
+/* Close the fds sbp_recv stored (those >= 0) and set every slot to -1. */
+void sbp_close_fds(int fds[SBP_MAX_FDS]);
 
 /* The default control socket path: /run/shmbus/shmbusd.sock for root,
  * $XDG_RUNTIME_DIR/shmbus/shmbusd.sock otherwise, /tmp/shmbus-UID/shmbusd.sock

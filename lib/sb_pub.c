@@ -18,7 +18,7 @@ sb_pub_t *sb_pub_open(sb_client_t *client, const char *topic, const struct sb_pu
 {
 	enum sb_pub_mode mode = opts ? opts->mode : SB_PUBLISH_SHARED;
 	struct sb_pub *p;
-	int fd = -1, rc;
+	int fds[SBP_MAX_FDS] = { -1, -1 }, rc;
 
 	if (mode != SB_PUBLISH_SHARED && mode != SB_PUBLISH_EXCLUSIVE) {
 		sbi_error(SB_EINVAL, "publisher mode %d", (int)mode);
@@ -33,14 +33,14 @@ sb_pub_t *sb_pub_open(sb_client_t *client, const char *topic, const struct sb_pu
 	}
 	p->link.kind = SBI_PUB;
 	p->client = client;
-	rc = sbi_open(client, topic, SBP_ROLE_PUB, opts ? opts->create : NULL, &p->handle, &p->numa_node, &fd);
+	rc = sbi_open(client, topic, SBP_ROLE_PUB, opts ? opts->create : NULL, &p->handle, &p->numa_node, fds);
 	if (rc < 0) {
 		free(p);
 		errno = -rc;
 		return NULL;
 	}
-	rc = sb_seg_open_fd(fd, SB_SEG_PUBLISHER, &p->seg);
-	close(fd);
+	rc = sb_seg_open_fd(fds[0], fds[1], SB_SEG_PUBLISHER, &p->seg);
+	sbp_close_fds(fds);
 	if (rc == SB_OK) {
 		rc = sb_ring_pub_attach(&p->ring, &p->seg,
 					mode == SB_PUBLISH_EXCLUSIVE ? SB_PUB_EXCLUSIVE : SB_PUB_SHARED);

@@ -1,6 +1,8 @@
 /*
  * sb_sub.c - subscriber handles: open by topic name through the daemon, map
- * the segment for subscribing (data and producer control read-only), then
+ * the segment for subscribing (its file arrives read-only from the daemon:
+ * data and producer control cannot be written; only the subscriber file
+ * can), then
  * read straight from the ring.
  */
 #include <errno.h>
@@ -17,7 +19,7 @@ sb_sub_t *sb_sub_open(sb_client_t *client, const char *topic, const struct sb_su
 {
 	struct sb_sub_opts o = opts ? *opts : (struct sb_sub_opts){ SB_TETHERED, SB_FROM_LATEST, SB_SPIN };
 	struct sb_sub *s;
-	int fd = -1, rc;
+	int fds[SBP_MAX_FDS] = { -1, -1 }, rc;
 
 	if ((o.mode != SB_TETHERED && o.mode != SB_UNTETHERED) ||
 	    (o.start != SB_FROM_LATEST && o.start != SB_FROM_OLDEST) ||
@@ -34,14 +36,14 @@ sb_sub_t *sb_sub_open(sb_client_t *client, const char *topic, const struct sb_su
 	}
 	s->link.kind = SBI_SUB;
 	s->client = client;
-	rc = sbi_open(client, topic, SBP_ROLE_SUB, NULL, &s->handle, &s->numa_node, &fd);
+	rc = sbi_open(client, topic, SBP_ROLE_SUB, NULL, &s->handle, &s->numa_node, fds);
 	if (rc < 0) {
 		free(s);
 		errno = -rc;
 		return NULL;
 	}
-	rc = sb_seg_open_fd(fd, SB_SEG_SUBSCRIBER, &s->seg);
-	close(fd);
+	rc = sb_seg_open_fd(fds[0], fds[1], SB_SEG_SUBSCRIBER, &s->seg);
+	sbp_close_fds(fds);
 	if (rc == SB_OK) {
 		rc = sb_ring_sub_attach(&s->ring, &s->seg,
 					o.mode == SB_UNTETHERED ? SB_SUB_UNTETHERED : SB_SUB_TETHERED,

@@ -2,14 +2,22 @@
  * sb_layout.h - the bytes of a shmbus segment, shared by every process that
  * maps it (internal header; docs/ring.md walks through it byte by byte).
  *
- * A segment is one file (hugetlbfs, or /dev/shm as a fallback) holding one
- * topic.  It is cut into three regions, each starting on a page boundary of
- * the backing store (2 MiB on hugetlbfs, 4 KiB on tmpfs) so that each can be
- * mapped with its own protection:
+ * A segment is two files (hugetlbfs, or /dev/shm as a fallback) holding one
+ * topic, each region starting on a page boundary of the backing store (2 MiB
+ * on hugetlbfs, 4 KiB on tmpfs):
  *
- *   [0, subs_off)         header + producer control   RW publishers, RO subscribers
- *   [subs_off, data_off)  subscriber area             RW everyone (cursors, doorbell)
- *   [data_off, seg_size)  data ring, data_size bytes  RW publishers, RO subscribers
+ *   DIR/TOPIC        the segment file
+ *     [0, data_off)         header + producer control   RW publishers, RO subscribers
+ *     [data_off, seg_size)  data ring, data_size bytes  RW publishers, RO subscribers
+ *   DIR/TOPIC@subs   the subscriber file, subs_size bytes
+ *     [0, subs_size)        subscriber area             RW everyone (cursors, doorbell)
+ *
+ * Subscribers need write access to their cursor slot only, so the area they
+ * write lives in a file of its own: the daemon hands a subscriber the segment
+ * file opened read-only, and the kernel, not the library's good manners,
+ * keeps it from writing the stream (mmap PROT_WRITE and mprotect fail).
+ * '@' cannot occur in a topic name, so the subscriber file can never be
+ * mistaken for another topic's segment.
  *
  * Rules (STYLE habit 5/6): no pointers in shared memory, only offsets and
  * sizes; every struct's size and alignment is checked at compile time; words
@@ -28,7 +36,8 @@
 #include "sb_atomic.h"
 
 #define SB_SEG_MAGIC          UINT64_C(0x314753554248534d) /* "MSHBUSG1" little-endian */
-#define SB_LAYOUT_VERSION     1u
+#define SB_LAYOUT_VERSION     2u   /* 2: subscriber area in its own file */
+#define SB_SUBS_SUFFIX        "@subs"
 #define SB_TOPIC_NAME_MAX     64   /* including the terminating NUL */
 #define SB_REC_ALIGN          8u    /* minimum record alignment */
 #define SB_REC_ALIGN_MAX      128u
@@ -47,11 +56,11 @@ struct sb_seg_hdr {
 	uint64_t magic;
 	_Atomic uint32_t layout_version; /* 0 while the creator is still writing */
 	uint32_t hdr_size;               /* sizeof(struct sb_seg_hdr) */
-	uint64_t seg_size;               /* file size in bytes */
+	uint64_t seg_size;               /* segment file size in bytes */
 	uint64_t page_size;              /* region alignment: 2 MiB or 4 KiB */
 	uint64_t prod_off;               /* struct sb_prod_ctl */
-	uint64_t subs_off;               /* struct sb_sub_area */
-	uint64_t data_off;               /* data ring */
+	uint64_t subs_size;              /* subscriber file size (struct sb_sub_area) */
+	uint64_t data_off;               /* data ring, in the segment file */
 	uint64_t data_size;              /* ring capacity, a power of two */
 	uint32_t max_record;             /* largest payload a record may carry */
 	uint32_t max_subs;               /* subscriber slots in the sub area */
@@ -147,6 +156,8 @@ struct sb_sub_slot {
 };
 _Static_assert(sizeof(struct sb_sub_slot) == SB_CACHE_LINE, "sub slot must be one block");
 
+#define SB_SUBS_MAGIC UINT64_C(0x3153425553534253) /* "SBSSUBS1" little-endian */
+
 #define SB_SUB_F_BLOCKING 0x1u /* counted in sb_sub_area.blocking */
 #define SB_SUB_F_SLEEPING 0x2u /* counted in sb_sub_area.sleepers */
 
@@ -159,6 +170,13 @@ struct sb_sub_area {
 	_Atomic uint32_t sleepers;
 	_Atomic uint32_t blocking;
 	_Atomic uint32_t sub_slots_hwm;  /* highest slot index ever used + 1 */
+	/* Which segment this subscriber file belongs to: SB_SUBS_MAGIC and the
+	 * segment header's checksum (which covers its name, sizes and epoch),
+	 * written by the creator before it publishes the header and checked by
+	 * every open, so a file left from an earlier topic of the same name, or
+	 * swapped in, is refused. */
+	uint64_t magic;
+	uint64_t seg_checksum;
 	alignas(SB_CACHE_LINE) struct sb_sub_slot sub[];
 };
 _Static_assert(offsetof(struct sb_sub_area, sub) == SB_CACHE_LINE, "layout");

@@ -94,7 +94,7 @@ static bool name_ok(const char *name)
 /* Region offsets for a layout; the single source of truth for create,
  * memsize and validate. */
 struct seg_layout {
-	uint64_t subs_off, data_off, data_size, seg_size;
+	uint64_t data_off, data_size, seg_size, subs_size;
 };
 
 static uint64_t prod_bytes(uint32_t max_pubs)
@@ -110,10 +110,10 @@ static uint64_t subs_bytes(uint32_t max_subs)
 static void compute_layout(uint64_t data_size, uint32_t max_subs, uint32_t max_pubs, uint64_t page,
 			   struct seg_layout *l)
 {
-	l->subs_off = round_up(SB_PROD_OFF + prod_bytes(max_pubs), page);
-	l->data_off = l->subs_off + round_up(subs_bytes(max_subs), page);
+	l->data_off = round_up(SB_PROD_OFF + prod_bytes(max_pubs), page);
 	l->data_size = data_size;
 	l->seg_size = l->data_off + data_size;
+	l->subs_size = round_up(subs_bytes(max_subs), page);
 }
 
 struct resolved_params {
@@ -160,7 +160,7 @@ uint64_t sb_seg_memsize(const struct sb_seg_params *params, uint64_t page_size)
 	if (!is_pow2(page_size) || page_size < SB_SMALL_PAGE || resolve_params(params, page_size, &r) < 0)
 		return 0;
 	compute_layout(r.data_size, r.max_subs, r.max_pubs, page_size, &l);
-	return l.seg_size;
+	return l.seg_size + l.subs_size;
 }
 
 /* First hugetlbfs mount in /proc/mounts (prefers /dev/hugepages). */
@@ -228,7 +228,7 @@ static void fill_header(struct sb_seg_hdr *h, const char *name, const struct res
 	h->seg_size = l->seg_size;
 	h->page_size = page;
 	h->prod_off = SB_PROD_OFF;
-	h->subs_off = l->subs_off;
+	h->subs_size = l->subs_size;
 	h->data_off = l->data_off;
 	h->data_size = l->data_size;
 	h->max_record = r->max_record;
@@ -241,11 +241,18 @@ static void fill_header(struct sb_seg_hdr *h, const char *name, const struct res
 	h->checksum = sb_seg_checksum(h);
 }
 
+bool sb_seg_subs_path(char *buf, size_t len, const char *seg_path)
+{
+	int n = snprintf(buf, len, "%s%s", seg_path, SB_SUBS_SUFFIX);
+
+	return n > 0 && (size_t)n < len;
+}
+
 static void seg_set_pointers(struct sb_seg *seg, const struct sb_seg_hdr *h)
 {
 	seg->hdr = (const struct sb_seg_hdr *)seg->base;
 	seg->prod = (struct sb_prod_ctl *)(seg->base + h->prod_off);
-	seg->subs = (struct sb_sub_area *)(seg->base + h->subs_off);
+	seg->subs = (struct sb_sub_area *)seg->subs_base;
 	seg->data = seg->base + h->data_off;
 	seg->data_size = h->data_size;
 	seg->max_record = h->max_record;
@@ -254,15 +261,48 @@ static void seg_set_pointers(struct sb_seg *seg, const struct sb_seg_hdr *h)
 	seg->rec_align = h->rec_align;
 }
 
-/* One attempt in one directory.  SB_ENOMEM means "try the fallback". */
+static int create_errno(const char *path, int err)
+{
+	if (err == EEXIST)
+		return sbi_error(SB_EEXIST, "segment %s already exists", path);
+	if (err == ENOENT)
+		return sbi_error(SB_ENOENT, "create %s: directory does not exist", path);
+	return sbi_error(err == EACCES || err == EPERM ? SB_EACCES : SB_EIO, "create %s: %s", path, strerror(err));
+}
+
+/* Size and map one new file read-write, pre-faulted: MAP_POPULATE makes
+ * the first publish pay no page fault, and on hugetlbfs reserves the pages.
+ * Returns 0, or SB_ENOMEM (try the fallback directory) or SB_EIO. */
+static int size_and_map(int fd, const char *path, uint64_t size, uint8_t **map)
+{
+	void *m;
+
+	if (ftruncate(fd, (off_t)size) != 0)
+		return sbi_error(errno == ENOSPC || errno == ENOMEM ? SB_ENOMEM : SB_EIO, "size %s to %llu bytes: %s",
+				 path, (unsigned long long)size, strerror(errno));
+	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+	if (m == MAP_FAILED)
+		return sbi_error(errno == ENOMEM ? SB_ENOMEM : SB_EIO, "map %s (%llu bytes): %s", path,
+				 (unsigned long long)size, strerror(errno));
+	*map = m;
+	return SB_OK;
+}
+
+/* One attempt in one directory.  SB_ENOMEM means "try the fallback".  The
+ * segment file is created first, with O_EXCL: it is the topic's name and
+ * lock.  A subscriber file of that name can then only be a leftover (its
+ * segment file is gone), so it is unlinked, not truncated: truncating an
+ * inode that a process still maps would fault that process. */
 static int create_in(const char *dir, const struct sb_seg_params *p, struct sb_seg *seg)
 {
 	struct resolved_params r;
 	struct seg_layout l;
 	struct sb_seg_hdr *h;
+	struct sb_sub_area *subs;
 	uint64_t page = SB_SMALL_PAGE, free_bytes = 0;
+	char subs_path[sizeof(seg->path)];
 	bool huge = false;
-	int rc, fd;
+	int rc;
 
 	rc = dir_page_size(dir, &page, &free_bytes, &huge);
 	if (rc < 0)
@@ -271,56 +311,58 @@ static int create_in(const char *dir, const struct sb_seg_params *p, struct sb_s
 	if (rc < 0)
 		return rc;
 	compute_layout(r.data_size, r.max_subs, r.max_pubs, page, &l);
-	if (huge && free_bytes < l.seg_size)
+	if (huge && free_bytes < l.seg_size + l.subs_size)
 		return sbi_error(SB_ENOMEM, "%s: %llu bytes of hugepages free, topic %s needs %llu", dir,
-				 (unsigned long long)free_bytes, p->name, (unsigned long long)l.seg_size);
+				 (unsigned long long)free_bytes, p->name,
+				 (unsigned long long)(l.seg_size + l.subs_size));
 
 	snprintf(seg->path, sizeof(seg->path), "%s/%s", dir, p->name);
-	fd = open(seg->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, p->mode ? p->mode : 0600);
-	if (fd < 0) {
-		rc = -errno;
-		if (rc == -EEXIST)
-			rc = sbi_error(SB_EEXIST, "segment %s already exists", seg->path);
-		else if (rc == -ENOENT)
-			rc = sbi_error(SB_ENOENT, "create %s: directory does not exist", seg->path);
-		else
-			rc = sbi_error(rc == -EACCES || rc == -EPERM ? SB_EACCES : SB_EIO, "create %s: %s",
-				       seg->path, strerror(errno));
+	if (!sb_seg_subs_path(subs_path, sizeof(subs_path), seg->path)) {
+		seg->path[0] = '\0';
+		return sbi_error(SB_EINVAL, "segment directory %s: path too long", dir);
+	}
+	seg->fd = open(seg->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, p->mode ? p->mode : 0600);
+	if (seg->fd < 0) {
+		rc = create_errno(seg->path, errno);
 		seg->path[0] = '\0'; /* not ours: sb_seg_unlink must not remove it */
 		return rc;
 	}
-	if (ftruncate(fd, (off_t)l.seg_size) != 0) {
-		rc = sbi_error(errno == ENOSPC || errno == ENOMEM ? SB_ENOMEM : SB_EIO,
-			       "size %s to %llu bytes: %s", seg->path, (unsigned long long)l.seg_size,
-			       strerror(errno));
+	if (unlink(subs_path) == 0)
+		sbi_log(SB_LOG_WARN, "segment", "msg=\"removed a subscriber file without its segment\" path=%s",
+			subs_path);
+	seg->subs_fd = open(subs_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, p->mode ? p->mode : 0600);
+	if (seg->subs_fd < 0) {
+		rc = create_errno(subs_path, errno);
 		goto fail;
 	}
-	/* MAP_POPULATE pre-faults every page now, so the first publish pays
-	 * no page fault; on hugetlbfs it also reserves the pages. */
-	seg->base = mmap(NULL, l.seg_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
-	if (seg->base == MAP_FAILED) {
-		seg->base = NULL;
-		rc = sbi_error(errno == ENOMEM ? SB_ENOMEM : SB_EIO, "map %s (%llu bytes): %s", seg->path,
-			       (unsigned long long)l.seg_size, strerror(errno));
+	rc = size_and_map(seg->fd, seg->path, l.seg_size, &seg->base);
+	if (rc < 0)
 		goto fail;
-	}
-	seg->fd = fd;
 	seg->size = l.seg_size;
+	rc = size_and_map(seg->subs_fd, subs_path, l.subs_size, &seg->subs_base);
+	if (rc < 0)
+		goto fail;
+	seg->subs_size = l.subs_size;
 	seg->access = SB_SEG_ADMIN;
 
-	/* The file is new, hence zero: every counter, slot (SB_SLOT_FREE) and
-	 * position starts at 0.  Publish the header last. */
+	/* The files are new, hence zero: every counter, slot (SB_SLOT_FREE) and
+	 * position starts at 0.  Tie the subscriber file to this header, then
+	 * publish the header last. */
 	h = (struct sb_seg_hdr *)seg->base;
 	fill_header(h, p->name, &r, &l, page, huge);
+	subs = (struct sb_sub_area *)seg->subs_base;
+	subs->magic = SB_SUBS_MAGIC;
+	subs->seg_checksum = h->checksum;
 	seg_set_pointers(seg, h);
 	/* RELEASE pairs with the ACQUIRE in sb_seg_validate: a process that sees
-	 * the version sees the whole initialised segment. */
+	 * the version sees the whole initialised segment, both files. */
 	sb_store_release(&h->layout_version, SB_LAYOUT_VERSION);
 	seg->access = SB_SEG_PUBLISHER;
 	return SB_OK;
 fail:
-	close(fd);
+	sb_seg_close(seg);
 	unlink(seg->path);
+	unlink(subs_path);
 	seg->path[0] = '\0';
 	return rc;
 }
@@ -334,7 +376,7 @@ int sb_seg_create(const struct sb_seg_params *params, struct sb_seg *seg)
 	if (!seg)
 		return sbi_error(SB_EINVAL, "no segment struct");
 	memset(seg, 0, sizeof(*seg));
-	seg->fd = -1;
+	seg->fd = seg->subs_fd = -1;
 	if (!params)
 		return sbi_error(SB_EINVAL, "no parameters");
 	if (params->dir)
@@ -357,7 +399,7 @@ int sb_seg_create(const struct sb_seg_params *params, struct sb_seg *seg)
 int sb_seg_validate(const struct sb_seg_hdr *hdr, uint64_t file_size)
 {
 	uint32_t version;
-	uint64_t page, min_subs_off, min_data_off;
+	uint64_t page, min_data_off;
 
 	if (!hdr)
 		return sbi_error(SB_EINVAL, "no header");
@@ -405,23 +447,43 @@ int sb_seg_validate(const struct sb_seg_hdr *hdr, uint64_t file_size)
 		return sbi_error(SB_ECORRUPT, "max record %u does not fit twice in a %llu-byte ring",
 				 hdr->max_record, (unsigned long long)hdr->data_size);
 	/* All bounded now: max_* are small, data_size <= 2^40. */
-	min_subs_off = SB_PROD_OFF + prod_bytes(hdr->max_pubs);
-	if (hdr->prod_off != SB_PROD_OFF || hdr->subs_off < min_subs_off || hdr->subs_off % page != 0 ||
-	    hdr->subs_off > file_size)
-		return sbi_error(SB_ECORRUPT, "producer/subscriber offsets %llu/%llu invalid for page %llu",
-				 (unsigned long long)hdr->prod_off, (unsigned long long)hdr->subs_off,
-				 (unsigned long long)page);
-	min_data_off = hdr->subs_off + subs_bytes(hdr->max_subs);
+	min_data_off = SB_PROD_OFF + prod_bytes(hdr->max_pubs);
+	if (hdr->prod_off != SB_PROD_OFF)
+		return sbi_error(SB_ECORRUPT, "producer offset %llu (expected %u)", (unsigned long long)hdr->prod_off,
+				 SB_PROD_OFF);
 	if (hdr->data_off < min_data_off || hdr->data_off % page != 0 || hdr->data_off > file_size ||
 	    file_size - hdr->data_off != hdr->data_size)
 		return sbi_error(SB_ECORRUPT, "data offset %llu / size %llu overlap or leave the %llu-byte file",
 				 (unsigned long long)hdr->data_off, (unsigned long long)hdr->data_size,
 				 (unsigned long long)file_size);
+	if (hdr->subs_size != round_up(subs_bytes(hdr->max_subs), page))
+		return sbi_error(SB_ECORRUPT, "subscriber file size %llu (expected %llu for %u slots)",
+				 (unsigned long long)hdr->subs_size,
+				 (unsigned long long)round_up(subs_bytes(hdr->max_subs), page), hdr->max_subs);
 	return SB_OK;
 }
 
-int sb_seg_open_fd(int fd, enum sb_seg_access access, struct sb_seg *seg)
+/* The subscriber file must be a regular file of exactly the size the
+ * validated header gives; its identity is checked once it is mapped. */
+static int check_subs_fd(int subs_fd, const struct sb_seg_hdr *h)
 {
+	struct stat st;
+
+	if (subs_fd < 0)
+		return sbi_error(SB_EINVAL, "segment %s: no subscriber file", h->name);
+	if (fstat(subs_fd, &st) != 0)
+		return sbi_error(SB_EIO, "fstat subscriber fd %d: %s", subs_fd, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return sbi_error(SB_ECORRUPT, "segment %s: subscriber fd %d is not a regular file", h->name, subs_fd);
+	if ((uint64_t)st.st_size != h->subs_size)
+		return sbi_error(SB_ECORRUPT, "segment %s: subscriber file has %lld bytes, the header says %llu",
+				 h->name, (long long)st.st_size, (unsigned long long)h->subs_size);
+	return SB_OK;
+}
+
+int sb_seg_open_fd(int fd, int subs_fd, enum sb_seg_access access, struct sb_seg *seg)
+{
+	const struct sb_sub_area *subs;
 	struct sb_seg_hdr copy;
 	struct stat st;
 	void *first;
@@ -430,7 +492,7 @@ int sb_seg_open_fd(int fd, enum sb_seg_access access, struct sb_seg *seg)
 	if (!seg)
 		return sbi_error(SB_EINVAL, "no segment struct");
 	memset(seg, 0, sizeof(*seg));
-	seg->fd = -1;
+	seg->fd = seg->subs_fd = -1;
 	if (fd < 0 || access > SB_SEG_ADMIN)
 		return sbi_error(SB_EINVAL, "bad fd %d or access mode %d", fd, (int)access);
 	if (fstat(fd, &st) != 0)
@@ -448,9 +510,13 @@ int sb_seg_open_fd(int fd, enum sb_seg_access access, struct sb_seg *seg)
 	memcpy(&copy, first, sizeof(copy));
 	munmap(first, SB_PROD_OFF);
 	rc = sb_seg_validate(&copy, (uint64_t)st.st_size);
+	if (rc == SB_OK)
+		rc = check_subs_fd(subs_fd, &copy);
 	if (rc < 0)
 		return rc;
 
+	/* A subscriber maps the segment file read-only (the daemon passes it an
+	 * fd that allows nothing else) and only the subscriber file writable. */
 	seg->base = mmap(NULL, copy.seg_size, access == SB_SEG_SUBSCRIBER ? PROT_READ : PROT_READ | PROT_WRITE,
 			 MAP_SHARED | MAP_POPULATE, fd, 0);
 	if (seg->base == MAP_FAILED) {
@@ -459,50 +525,73 @@ int sb_seg_open_fd(int fd, enum sb_seg_access access, struct sb_seg *seg)
 				 copy.name, (unsigned long long)copy.seg_size, strerror(errno));
 	}
 	seg->size = copy.seg_size;
-	if (access == SB_SEG_SUBSCRIBER) {
-		/* Re-map only the subscriber area writable, in place. */
-		void *subs = mmap(seg->base + copy.subs_off, copy.data_off - copy.subs_off,
-				  PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_POPULATE, fd,
-				  (off_t)copy.subs_off);
-		if (subs == MAP_FAILED) {
-			rc = sbi_error(errno == EACCES ? SB_EACCES : SB_EIO,
-				       "map subscriber area of %s writable: %s", copy.name, strerror(errno));
-			goto fail;
-		}
+	seg->subs_base = mmap(NULL, copy.subs_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, subs_fd, 0);
+	if (seg->subs_base == MAP_FAILED) {
+		seg->subs_base = NULL;
+		rc = sbi_error(errno == EACCES ? SB_EACCES : SB_EIO, "map subscriber file of %s writable: %s",
+			       copy.name, strerror(errno));
+		goto fail;
+	}
+	seg->subs_size = copy.subs_size;
+	subs = (const struct sb_sub_area *)seg->subs_base;
+	if (subs->magic != SB_SUBS_MAGIC || subs->seg_checksum != copy.checksum) {
+		rc = sbi_error(SB_ECORRUPT, "segment %s: the subscriber file belongs to another segment "
+			       "(magic 0x%016llx, checksum 0x%016llx; expected 0x%016llx, 0x%016llx)",
+			       copy.name, (unsigned long long)subs->magic, (unsigned long long)subs->seg_checksum,
+			       (unsigned long long)SB_SUBS_MAGIC, (unsigned long long)copy.checksum);
+		goto fail;
 	}
 	if (memcmp(seg->base, &copy, sizeof(copy)) != 0) {
 		rc = sbi_error(SB_ECORRUPT, "segment %s: header changed while it was being opened", copy.name);
 		goto fail;
 	}
 	seg->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	if (seg->fd < 0) {
-		rc = sbi_error(SB_EIO, "dup segment fd: %s", strerror(errno));
+	seg->subs_fd = fcntl(subs_fd, F_DUPFD_CLOEXEC, 0);
+	if (seg->fd < 0 || seg->subs_fd < 0) {
+		rc = sbi_error(SB_EIO, "dup segment fds: %s", strerror(errno));
 		goto fail;
 	}
 	seg->access = access;
 	seg_set_pointers(seg, &copy);
 	return SB_OK;
 fail:
-	munmap(seg->base, seg->size);
-	seg->base = NULL;
+	sb_seg_close(seg);
 	return rc;
+}
+
+static int open_errno(const char *what, const char *path, int err)
+{
+	int rc = err == ENOENT ? SB_ENOENT : (err == EACCES || err == EPERM) ? SB_EACCES : SB_EIO;
+
+	return sbi_error(rc, "open %s %s: %s", what, path, strerror(err));
 }
 
 int sb_seg_open_path(const char *path, enum sb_seg_access access, struct sb_seg *seg)
 {
-	int fd, rc;
+	char subs_path[sizeof(seg->path)];
+	int fd, subs_fd, rc;
 
 	if (!path || !seg)
 		return sbi_error(SB_EINVAL, "no path or segment struct");
-	fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0) {
-		rc = errno == ENOENT ? SB_ENOENT : (errno == EACCES || errno == EPERM) ? SB_EACCES : SB_EIO;
-		memset(seg, 0, sizeof(*seg));
-		seg->fd = -1;
-		return sbi_error(rc, "open segment %s: %s", path, strerror(errno));
+	memset(seg, 0, sizeof(*seg));
+	seg->fd = seg->subs_fd = -1;
+	if (!sb_seg_subs_path(subs_path, sizeof(subs_path), path))
+		return sbi_error(SB_EINVAL, "segment path %s too long", path);
+	fd = open(path, (access == SB_SEG_SUBSCRIBER ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (fd < 0)
+		return open_errno("segment", path, errno);
+	subs_fd = open(subs_path, O_RDWR | O_CLOEXEC);
+	if (subs_fd < 0) {
+		/* The segment exists, its subscriber file does not: the pair is
+		 * broken, not absent. */
+		rc = errno == ENOENT ? sbi_error(SB_ECORRUPT, "segment %s has no subscriber file %s", path, subs_path)
+				     : open_errno("subscriber file", subs_path, errno);
+		close(fd);
+		return rc;
 	}
-	rc = sb_seg_open_fd(fd, access, seg);
+	rc = sb_seg_open_fd(fd, subs_fd, access, seg);
 	close(fd);
+	close(subs_fd);
 	if (rc == SB_OK)
 		snprintf(seg->path, sizeof(seg->path), "%s", path);
 	return rc;
@@ -514,10 +603,15 @@ void sb_seg_close(struct sb_seg *seg)
 		return;
 	if (seg->base)
 		munmap(seg->base, seg->size);
+	if (seg->subs_base)
+		munmap(seg->subs_base, seg->subs_size);
 	if (seg->fd >= 0)
 		close(seg->fd);
+	if (seg->subs_fd >= 0)
+		close(seg->subs_fd);
 	seg->base = NULL;
-	seg->fd = -1;
+	seg->subs_base = NULL;
+	seg->fd = seg->subs_fd = -1;
 	seg->hdr = NULL;
 	seg->prod = NULL;
 	seg->subs = NULL;
@@ -526,10 +620,14 @@ void sb_seg_close(struct sb_seg *seg)
 
 int sb_seg_unlink(struct sb_seg *seg)
 {
-	if (!seg || seg->path[0] == '\0')
+	char subs_path[sizeof(seg->path)];
+
+	if (!seg || seg->path[0] == '\0' || !sb_seg_subs_path(subs_path, sizeof(subs_path), seg->path))
 		return sbi_error(SB_EINVAL, "segment has no known path");
 	if (unlink(seg->path) != 0)
 		return sbi_error(errno == ENOENT ? SB_ENOENT : SB_EIO, "unlink %s: %s", seg->path,
 				 strerror(errno));
+	if (unlink(subs_path) != 0 && errno != ENOENT)
+		return sbi_error(SB_EIO, "unlink %s: %s", subs_path, strerror(errno));
 	return SB_OK;
 }

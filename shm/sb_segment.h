@@ -2,20 +2,27 @@
  * sb_segment.h - create, map and validate a topic segment (internal header,
  * usable on its own: tests and embedded users need no daemon).
  *
+ * A segment is two files (sb_layout.h): the segment file (header, producer
+ * control, data ring) and the subscriber file beside it, named with the
+ * SB_SUBS_SUFFIX, which holds the only bytes a subscriber writes.
+ *
  * Contract
- *  - sb_seg_create() makes a new file, sizes it, maps it read-write, pre-faults
- *    it, initialises every region and publishes the header (layout_version
- *    written last).  It prefers hugetlbfs and falls back to /dev/shm with a
- *    logged warning when hugepages are missing or exhausted.
+ *  - sb_seg_create() makes both files, sizes them, maps them read-write,
+ *    pre-faults them, initialises every region and publishes the header
+ *    (layout_version written last).  It prefers hugetlbfs and falls back to
+ *    /dev/shm with a logged warning when hugepages are missing or exhausted.
  *  - sb_seg_open_fd()/sb_seg_open_path() validate everything in the header
  *    against the file before computing a single pointer: magic, version,
  *    checksum, sizes, offsets, alignment, power-of-two capacity, the file's
- *    real size, a NUL-terminated name.  A bad file gets SB_ECORRUPT or
- *    SB_EVERSION and a detail naming the field (sb_last_error()); nothing
- *    is dereferenced out of bounds.
- *  - SB_SEG_SUBSCRIBER maps the header/producer region and the data ring
- *    read-only and only the subscriber area read-write: a subscriber cannot
- *    corrupt the stream.
+ *    real size, a NUL-terminated name; then the subscriber file's size and
+ *    that it belongs to this header (magic and the header's checksum).  A bad
+ *    file gets SB_ECORRUPT or SB_EVERSION and a detail naming the field
+ *    (sb_last_error()); nothing is dereferenced out of bounds.
+ *  - SB_SEG_SUBSCRIBER maps the segment file read-only and only the
+ *    subscriber file read-write.  Given the segment file opened O_RDONLY (as
+ *    the daemon hands it to subscribers, and sb_seg_open_path opens it), the
+ *    kernel refuses any writable mapping of the stream: a subscriber cannot
+ *    corrupt it, by accident or on purpose.
  *  - Every mapping is pre-faulted (MAP_POPULATE) so the first record is as
  *    fast as the millionth.
  *  - All functions are control path: they may allocate and make system calls.
@@ -54,9 +61,12 @@ struct sb_seg_params {
 /* A process's view of a mapped segment: pointers computed locally after
  * validation (the segment itself holds only offsets). */
 struct sb_seg {
-	int fd;
-	uint8_t *base;                 /* start of the mapping */
-	size_t size;                   /* bytes mapped */
+	int fd;                        /* segment file (O_RDONLY for subscribers) */
+	int subs_fd;                   /* subscriber file */
+	uint8_t *base;                 /* start of the segment file's mapping */
+	size_t size;                   /* bytes mapped there */
+	uint8_t *subs_base;            /* the subscriber file's mapping */
+	size_t subs_size;
 	const struct sb_seg_hdr *hdr;
 	struct sb_prod_ctl *prod;      /* const for subscribers: mapped RO */
 	struct sb_sub_area *subs;
@@ -67,24 +77,30 @@ struct sb_seg {
 	uint32_t max_pubs;
 	uint32_t rec_align;
 	enum sb_seg_access access;
-	char path[256];                /* file path if known, else "" */
+	char path[256];                /* segment file path if known, else "" */
 };
 
-/* Region sizes for the given parameters (the daemon sizes hugepage pools
- * with it).  Returns 0 on invalid parameters. */
+/* Bytes of both files for the given parameters (the daemon sizes hugepage
+ * pools with it).  Returns 0 on invalid parameters. */
 uint64_t sb_seg_memsize(const struct sb_seg_params *params, uint64_t page_size);
 
-/* Create a new segment file named after the topic in params->dir (or the
- * default directories) and map it for publishing.
+/* Create a new segment named after the topic in params->dir (or the
+ * default directories): DIR/TOPIC and DIR/TOPIC@subs, mapped for publishing.
  * Returns 0, SB_EINVAL, SB_EEXIST, SB_ENOENT (no such directory), SB_ENOMEM,
  * SB_EACCES or SB_EIO. */
 int sb_seg_create(const struct sb_seg_params *params, struct sb_seg *seg);
 
-/* Validate and map a segment from an open file descriptor (dup'ed; the caller
- * keeps its own fd).  Returns 0, SB_EINVAL, SB_ECORRUPT, SB_EVERSION, SB_EIO. */
-int sb_seg_open_fd(int fd, enum sb_seg_access access, struct sb_seg *seg);
+/* Validate and map a segment from open file descriptors of its two files
+ * (dup'ed; the caller keeps its own).  fd may be O_RDONLY for
+ * SB_SEG_SUBSCRIBER; subs_fd must be open for writing.  Returns 0,
+ * SB_EINVAL, SB_ECORRUPT, SB_EVERSION, SB_EACCES (an fd that does not allow
+ * the access), SB_EIO. */
+int sb_seg_open_fd(int fd, int subs_fd, enum sb_seg_access access, struct sb_seg *seg);
 
-/* Same, by path.  Also SB_ENOENT, SB_EACCES. */
+/* Same, by the segment file's path (the subscriber file is found beside it;
+ * subscribers open the segment file O_RDONLY).  Also SB_ENOENT (no segment
+ * file), SB_EACCES; a segment file without its subscriber file is
+ * SB_ECORRUPT. */
 int sb_seg_open_path(const char *path, enum sb_seg_access access, struct sb_seg *seg);
 
 /* Validate a header against the size of the file it came from, without
@@ -94,8 +110,12 @@ int sb_seg_validate(const struct sb_seg_hdr *hdr, uint64_t file_size);
 /* Unmap and close.  Safe on a zeroed or already closed struct. */
 void sb_seg_close(struct sb_seg *seg);
 
-/* Remove the segment's file (the mapping stays valid until closed). */
+/* Remove the segment's two files (the mappings stay valid until closed). */
 int sb_seg_unlink(struct sb_seg *seg);
+
+/* The subscriber file's path for a segment file's path.  Returns false if
+ * it does not fit in len bytes. */
+bool sb_seg_subs_path(char *buf, size_t len, const char *seg_path);
 
 /* Checksum of the immutable header part, as stored in hdr->checksum. */
 uint64_t sb_seg_checksum(const struct sb_seg_hdr *hdr);

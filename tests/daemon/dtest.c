@@ -172,22 +172,59 @@ void dt_daemon_stop(struct dt_daemon *d)
 	rm_rf(d->dir);
 }
 
-int dt_raw_call(int fd, uint16_t type, const void *body, uint32_t len, struct sbp_msg *m)
+static int raw_call_fds(int fd, uint16_t type, const void *body, uint32_t len, struct sbp_msg *m,
+			int fds[SBP_MAX_FDS])
 {
 	static uint32_t req = 1000;
 	int32_t status;
 	int rc;
 
-	rc = sbp_send(fd, type, ++req, body, len, -1, 0);
+	rc = sbp_send(fd, type, ++req, body, len, NULL, 0, 0);
 	if (rc < 0)
 		return rc;
-	rc = sbp_recv(fd, m, NULL);
+	rc = sbp_recv(fd, m, fds);
 	if (rc < 0)
 		return rc;
-	if (m->hdr.type != (type | SBP_REPLY) || m->hdr.req_id != req || m->hdr.body_len < 4)
+	if (m->hdr.type != (type | SBP_REPLY) || m->hdr.req_id != req || m->hdr.body_len < 4) {
+		sbp_close_fds(fds);
 		return SB_ECORRUPT;
+	}
 	memcpy(&status, m->body, 4);
 	return status;
+}
+
+int dt_raw_call(int fd, uint16_t type, const void *body, uint32_t len, struct sbp_msg *m)
+{
+	return raw_call_fds(fd, type, body, len, m, NULL);
+}
+
+int dt_raw_open(int fd, const char *topic, uint8_t role, uint32_t *handle, int fds[SBP_MAX_FDS])
+{
+	struct sbp_msg m;
+	struct sbp_rd r;
+	uint8_t body[128];
+	struct sbp_wr w;
+	int rc;
+
+	sbp_wr_init(&w, body, sizeof(body));
+	sbp_put_str(&w, topic);
+	sbp_put_u8(&w, role);
+	sbp_put_u8(&w, 0);
+	sbp_put_u16(&w, 0);
+	sbp_put_params(&w, &(struct sbp_topic_params){ .numa_node = -1 });
+	rc = raw_call_fds(fd, SBP_OPEN, body, w.len, &m, fds);
+	if (rc != 0) {
+		sbp_close_fds(fds);
+		return rc;
+	}
+	sbp_rd_init(&r, m.body, m.hdr.body_len);
+	(void)sbp_get_i32(&r);
+	*handle = sbp_get_u32(&r);
+	if (r.bad || fds[0] < 0 || fds[1] < 0) {
+		sbp_close_fds(fds);
+		return SB_ECORRUPT;
+	}
+	return 0;
 }
 
 int dt_raw_hello(int fd, const char *name)

@@ -59,6 +59,10 @@ int dt_raw_hello(int fd, const char *name);
 /* Send one request and read its reply: returns the status (or a transport
  * error); the reply body stays in *m. */
 int dt_raw_call(int fd, uint16_t type, const void *body, uint32_t len, struct sbp_msg *m);
+/* Raw OPEN of an existing topic (no CREATE) in role (SBP_ROLE_*): returns
+ * the status; on 0, *handle and fds[0], fds[1] (the segment file and the
+ * subscriber file, as the daemon passed them; the caller closes them). */
+int dt_raw_open(int fd, const char *topic, uint8_t role, uint32_t *handle, int fds[SBP_MAX_FDS]);
 /* Wait until the peer closes (EOF) within the bound, discarding any replies.
  * Returns true on EOF. */
 bool dt_wait_eof(int fd);

@@ -260,7 +260,7 @@ static void test_hostile_unsolicited_fd_is_closed_and_refused(void **state)
 	fd = dt_raw_connect(d.sock);
 	sbp_wr_init(&w, body, sizeof(body));
 	sbp_put_str(&w, "fdpass");
-	assert_int_equal(sbp_send(fd, SBP_HELLO, 1, body, w.len, p[1], 0), 0);
+	assert_int_equal(sbp_send(fd, SBP_HELLO, 1, body, w.len, &p[1], 1, 0), 0);
 	assert_int_equal(reply_status(fd), SB_EINVAL);
 	/* The daemon kept no copy: with ours closed, the pipe reads EOF. */
 	close(p[1]);
@@ -308,25 +308,14 @@ static void test_hostile_foreign_slot_report_is_refused(void **state)
 		struct sbp_msg m;
 		uint8_t body[128];
 		struct sbp_wr w;
-		struct sbp_rd r;
 		uint32_t handle;
-		int fd = dt_raw_connect(d.sock), got = -1, rc;
+		int fd = dt_raw_connect(d.sock), fds[SBP_MAX_FDS], rc;
 
 		if (fd < 0 || dt_raw_hello(fd, "thief") != 0)
 			_exit(10);
-		sbp_wr_init(&w, body, sizeof(body));
-		sbp_put_str(&w, "good");
-		sbp_put_u8(&w, SBP_ROLE_SUB);
-		sbp_put_u8(&w, 0);
-		sbp_put_u16(&w, 0);
-		sbp_put_params(&w, &(struct sbp_topic_params){ .numa_node = -1 });
-		if (sbp_send(fd, SBP_OPEN, 1, body, w.len, -1, 0) != 0 || sbp_recv(fd, &m, &got) != 0 || got < 0)
+		if (dt_raw_open(fd, "good", SBP_ROLE_SUB, &handle, fds) != 0)
 			_exit(11);
-		close(got);
-		sbp_rd_init(&r, m.body, m.hdr.body_len);
-		if (sbp_get_i32(&r) != 0)
-			_exit(12);
-		handle = sbp_get_u32(&r);
+		sbp_close_fds(fds);
 		for (uint32_t slot = 0; slot < 4; slot++) {
 			sbp_wr_init(&w, body, sizeof(body));
 			sbp_put_u32(&w, handle);
@@ -353,26 +342,14 @@ static void test_hostile_wrong_publisher_mode_is_refused(void **state)
 	struct sbp_msg m;
 	uint8_t body[128];
 	struct sbp_wr w;
-	struct sbp_rd r;
 	uint32_t handle;
-	int fd = dt_raw_connect(d.sock), segfd = -1;
+	int fd = dt_raw_connect(d.sock), fds[SBP_MAX_FDS];
 
 	(void)state;
 	assert_int_equal(dt_raw_hello(fd, "liar"), 0);
-	sbp_wr_init(&w, body, sizeof(body));
-	sbp_put_str(&w, "good");
-	sbp_put_u8(&w, SBP_ROLE_PUB);
-	sbp_put_u8(&w, 0);
-	sbp_put_u16(&w, 0);
-	sbp_put_params(&w, &(struct sbp_topic_params){ .numa_node = -1 });
-	assert_int_equal(sbp_send(fd, SBP_OPEN, 1, body, w.len, -1, 0), 0);
-	assert_int_equal(sbp_recv(fd, &m, &segfd), 0);
-	assert_true(segfd >= 0);
-	sbp_rd_init(&r, m.body, m.hdr.body_len);
-	assert_int_equal(sbp_get_i32(&r), 0);
-	handle = sbp_get_u32(&r);
-	assert_int_equal(sb_seg_open_fd(segfd, SB_SEG_PUBLISHER, &seg), 0);
-	close(segfd);
+	assert_int_equal(dt_raw_open(fd, "good", SBP_ROLE_PUB, &handle, fds), 0);
+	assert_int_equal(sb_seg_open_fd(fds[0], fds[1], SB_SEG_PUBLISHER, &seg), 0);
+	sbp_close_fds(fds);
 	assert_int_equal(sb_ring_pub_attach(&rp, &seg, SB_PUB_SHARED), 0);
 	sbp_wr_init(&w, body, sizeof(body));
 	sbp_put_u32(&w, handle);

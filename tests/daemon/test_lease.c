@@ -258,22 +258,14 @@ static void test_lease_unreported_slot_of_dead_client_is_swept(void **state)
 	if (sub == 0) {
 		static struct sb_seg seg;
 		static struct sb_ring_sub rs;
-		struct sbp_msg m;
-		uint8_t body[128];
-		struct sbp_wr w;
-		int fd = dt_raw_connect(d.sock), segfd = -1;
+		uint32_t handle;
+		int fd = dt_raw_connect(d.sock), fds[SBP_MAX_FDS];
 
 		if (fd < 0 || dt_raw_hello(fd, "half-attached") != 0)
 			_exit(10);
-		sbp_wr_init(&w, body, sizeof(body));
-		sbp_put_str(&w, "lease");
-		sbp_put_u8(&w, SBP_ROLE_SUB);
-		sbp_put_u8(&w, 0);
-		sbp_put_u16(&w, 0);
-		sbp_put_params(&w, &(struct sbp_topic_params){ .numa_node = -1 });
-		if (sbp_send(fd, SBP_OPEN, 1, body, w.len, -1, 0) != 0 || sbp_recv(fd, &m, &segfd) != 0 || segfd < 0)
+		if (dt_raw_open(fd, "lease", SBP_ROLE_SUB, &handle, fds) != 0)
 			_exit(11);
-		if (sb_seg_open_fd(segfd, SB_SEG_SUBSCRIBER, &seg) != 0 ||
+		if (sb_seg_open_fd(fds[0], fds[1], SB_SEG_SUBSCRIBER, &seg) != 0 ||
 		    sb_ring_sub_attach(&rs, &seg, SB_SUB_TETHERED, SB_START_LATEST, SB_WAIT_SPIN) != 0)
 			_exit(12);
 		dt_signal(ready[1]); /* slot taken, never reported */

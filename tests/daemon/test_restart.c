@@ -2,7 +2,8 @@
  * test_restart.c - the daemon is not on the data path: SIGKILL it in the
  * middle of a stream and the publisher and tethered subscriber carry on with
  * nothing lost; a restarted daemon adopts the valid segments in its
- * directory (counters and data intact), quarantines a corrupt one, and
+ * directory (counters and data intact), quarantines a corrupt one (also a
+ * segment whose subscriber file is missing or is another segment's), and
  * serves new clients.
  */
 #include "dtest.h"
@@ -71,6 +72,71 @@ static bool quarantined(const char *dir, const char *name)
 			found = true;
 	closedir(dp);
 	return found;
+}
+
+/* Copy file from over file to (both in dir). */
+static void copy_file(const char *dir, const char *from, const char *to)
+{
+	char a[256], b[256], buf[4096];
+	int in, out;
+	ssize_t n;
+
+	snprintf(a, sizeof(a), "%s/%s", dir, from);
+	snprintf(b, sizeof(b), "%s/%s", dir, to);
+	in = open(a, O_RDONLY | O_CLOEXEC);
+	out = open(b, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	assert_true(in >= 0 && out >= 0);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		assert_int_equal(write(out, buf, (size_t)n), n);
+	assert_int_equal(n, 0);
+	close(in);
+	close(out);
+}
+
+/* The two files of a segment travel together: a restarted daemon adopts a
+ * segment only with its own subscriber file; without it, or with another
+ * segment's, both are moved aside and the topic starts afresh. */
+static void test_restart_quarantines_segment_without_its_subscriber_file(void **state)
+{
+	struct sb_client_opts co = { .name = "pair" };
+	static const char *const topics[] = { "stream", "lonely", "swapped" };
+	struct dt_daemon d;
+	char path[256];
+	sb_client_t *c;
+	sb_pub_t *p;
+
+	(void)state;
+	dt_daemon_start(&d, config, NULL);
+	co.socket_path = d.sock;
+	c = sb_connect(&co);
+	assert_non_null(c);
+	for (unsigned i = 0; i < 3; i++) {
+		p = sb_pub_open(c, topics[i], NULL);
+		assert_non_null(p);
+		assert_int_equal(sb_pub_send(p, "kept", 4), 0);
+		sb_pub_close(p);
+	}
+	sb_disconnect(c);
+	dt_daemon_kill(&d);
+
+	snprintf(path, sizeof(path), "%s/lonely@subs", d.dir);
+	assert_int_equal(unlink(path), 0);
+	copy_file(d.dir, "stream@subs", "swapped@subs"); /* same size, another segment's */
+	dt_daemon_spawn(&d, config, NULL);
+	assert_true(quarantined(d.dir, "lonely"));
+	assert_true(quarantined(d.dir, "swapped"));
+	assert_true(quarantined(d.dir, "swapped@subs"));
+	assert_false(quarantined(d.dir, "stream"));
+	assert_int_equal(dt_stat(&d, "stream", "published"), 1);
+	/* The names are free again: opening creates new, empty topics. */
+	c = sb_connect(&co);
+	assert_non_null(c);
+	p = sb_pub_open(c, "lonely", NULL);
+	assert_non_null(p);
+	assert_int_equal(dt_stat(&d, "lonely", "published"), 0);
+	sb_pub_close(p);
+	sb_disconnect(c);
+	dt_daemon_stop(&d);
 }
 
 static void test_restart_stream_survives_daemon_sigkill_and_adoption(void **state)
@@ -250,6 +316,7 @@ int main(void)
 		cmocka_unit_test(test_restart_stream_survives_daemon_sigkill_and_adoption),
 		cmocka_unit_test(test_restart_client_reconnects_and_renews_its_lease),
 		cmocka_unit_test(test_restart_slot_of_client_dead_during_downtime_is_reclaimed),
+		cmocka_unit_test(test_restart_quarantines_segment_without_its_subscriber_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -318,7 +318,7 @@ static void child(const struct sb_seg *seg, enum sb_ring_pub_mode mode, bool blo
 
 	rep->stage = ST_SETUP;
 	c.rep = rep;
-	if (sb_seg_open_fd(seg->fd, SB_SEG_SUBSCRIBER, &rd) != SB_OK ||
+	if (sb_seg_open_fd(seg->fd, seg->subs_fd, SB_SEG_SUBSCRIBER, &rd) != SB_OK ||
 	    sb_ring_pub_attach(&c.pub, seg, mode) != SB_OK ||
 	    sb_ring_sub_attach(&c.teth, &rd, SB_SUB_TETHERED, SB_START_LATEST, SB_WAIT_SPIN) != SB_OK ||
 	    sb_ring_sub_attach(&c.unt, &rd, SB_SUB_UNTETHERED, SB_START_LATEST, SB_WAIT_SPIN) != SB_OK)

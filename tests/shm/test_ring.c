@@ -50,7 +50,7 @@ static void fx_open_ex(struct ring_fx *fx, void **state, uint64_t cap, uint32_t 
 	fx->mode = prm->mode;
 	fx->align = prm->align;
 	tu_seg_new_ex(&fx->seg, cap, max_record, max_subs, max_pubs, prm->align);
-	tu_assert_rc(sb_seg_open_fd(fx->seg.fd, SB_SEG_SUBSCRIBER, &fx->rd), SB_OK);
+	tu_assert_rc(sb_seg_open_fd(fx->seg.fd, fx->seg.subs_fd, SB_SEG_SUBSCRIBER, &fx->rd), SB_OK);
 }
 
 /* Bytes a record of len occupies in this fixture's ring. */

@@ -29,7 +29,7 @@ struct side {
 static void side_open(struct side *s, uint32_t align)
 {
 	tu_seg_new_ex(&s->seg, CAP, MAX_RECORD, 4, 4, align);
-	tu_assert_rc(sb_seg_open_fd(s->seg.fd, SB_SEG_SUBSCRIBER, &s->rd), SB_OK);
+	tu_assert_rc(sb_seg_open_fd(s->seg.fd, s->seg.subs_fd, SB_SEG_SUBSCRIBER, &s->rd), SB_OK);
 	tu_assert_rc(sb_ring_sub_attach(&s->sub, &s->rd, SB_SUB_TETHERED, SB_START_LATEST, SB_WAIT_SPIN), SB_OK);
 	tu_assert_rc(sb_ring_pub_attach(&s->pub, &s->seg, SB_PUB_EXCLUSIVE), SB_OK);
 }

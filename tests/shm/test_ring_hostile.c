@@ -35,7 +35,7 @@ static void hfx_open(struct hostile_fx *fx, enum sb_ring_pub_mode mode)
 {
 	tu_seg_new(&fx->seg, CAP, MAXREC);
 	tu_assert_rc(sb_seg_open_path(fx->seg.path, SB_SEG_ADMIN, &fx->adm), SB_OK);
-	tu_assert_rc(sb_seg_open_fd(fx->seg.fd, SB_SEG_SUBSCRIBER, &fx->rd), SB_OK);
+	tu_assert_rc(sb_seg_open_fd(fx->seg.fd, fx->seg.subs_fd, SB_SEG_SUBSCRIBER, &fx->rd), SB_OK);
 	tu_assert_rc(sb_ring_pub_attach(&fx->pub, &fx->seg, mode), SB_OK);
 	tu_assert_rc(sb_ring_sub_attach(&fx->teth, &fx->rd, SB_SUB_TETHERED, SB_START_LATEST, SB_WAIT_SPIN), SB_OK);
 	tu_assert_rc(sb_ring_sub_attach(&fx->unt, &fx->rd, SB_SUB_UNTETHERED, SB_START_LATEST, SB_WAIT_SPIN), SB_OK);
@@ -490,7 +490,7 @@ static void test_ring_hostile_header_byte_flips(void **state)
 			int rc;
 
 			hb[i] ^= masks[m];
-			rc = sb_seg_open_fd(seg.fd, SB_SEG_SUBSCRIBER, &out);
+			rc = sb_seg_open_fd(seg.fd, seg.subs_fd, SB_SEG_SUBSCRIBER, &out);
 			hb[i] ^= masks[m];
 			if (rc != SB_ECORRUPT && rc != SB_EVERSION) {
 				if (rc == SB_OK)
@@ -502,7 +502,7 @@ static void test_ring_hostile_header_byte_flips(void **state)
 		}
 	}
 	/* Restored: accepted again. */
-	tu_assert_rc(sb_seg_open_fd(seg.fd, SB_SEG_SUBSCRIBER, &out), SB_OK);
+	tu_assert_rc(sb_seg_open_fd(seg.fd, seg.subs_fd, SB_SEG_SUBSCRIBER, &out), SB_OK);
 	sb_seg_close(&out);
 	sb_seg_close(&adm);
 	tu_seg_free(&seg);

@@ -17,7 +17,7 @@
 /* The daemon's kind of mapping: only it may repair. */
 static void open_admin(const struct sb_seg *seg, struct sb_seg *adm)
 {
-	tu_assert_rc(sb_seg_open_fd(seg->fd, SB_SEG_ADMIN, adm), SB_OK);
+	tu_assert_rc(sb_seg_open_fd(seg->fd, seg->subs_fd, SB_SEG_ADMIN, adm), SB_OK);
 }
 
 static void test_repair_exclusive_claim(void **state)
@@ -31,7 +31,7 @@ static void test_repair_exclusive_claim(void **state)
 	(void)state;
 	tu_seg_new(&seg, CAP, MAX_RECORD);
 	open_admin(&seg, &adm);
-	tu_assert_rc(sb_seg_open_fd(seg.fd, SB_SEG_SUBSCRIBER, &rd), SB_OK);
+	tu_assert_rc(sb_seg_open_fd(seg.fd, seg.subs_fd, SB_SEG_SUBSCRIBER, &rd), SB_OK);
 	tu_assert_rc(sb_ring_sub_attach(&sub, &rd, SB_SUB_TETHERED, SB_START_LATEST, SB_WAIT_SPIN), SB_OK);
 	tu_assert_rc(sb_ring_pub_attach(&dead, &seg, SB_PUB_EXCLUSIVE), SB_OK);
 	tu_send_rec(&dead, 40, 0xa1);
@@ -83,7 +83,7 @@ static void double_death(uint32_t y_len_kind)
 
 	tu_seg_new(&seg, CAP, MAX_RECORD);
 	open_admin(&seg, &adm);
-	tu_assert_rc(sb_seg_open_fd(seg.fd, SB_SEG_SUBSCRIBER, &rd), SB_OK);
+	tu_assert_rc(sb_seg_open_fd(seg.fd, seg.subs_fd, SB_SEG_SUBSCRIBER, &rd), SB_OK);
 	tu_assert_rc(sb_ring_sub_attach(&sub, &rd, SB_SUB_TETHERED, SB_START_LATEST, SB_WAIT_SPIN), SB_OK);
 	tu_assert_rc(sb_ring_pub_attach(&x, &seg, SB_PUB_SHARED), SB_OK);
 	tu_assert_rc(sb_ring_pub_attach(&y, &seg, SB_PUB_SHARED), SB_OK);

@@ -100,7 +100,7 @@ struct stress_ctx {
 	uint64_t records;         /* per publisher */
 	uint64_t log_cap;         /* entries in each log */
 	char path[256];
-	int fd;
+	int fd, subs_fd;           /* the segment's two files, inherited by fork() */
 
 	atomic_uint subs_attached;
 	atomic_uint pubs_attached;
@@ -484,7 +484,7 @@ static void sub_worker(struct stress_ctx *ctx, unsigned idx)
 	s.idx = idx;
 	s.r = r;
 	s.tethered = cfg->kind == SB_SUB_TETHERED;
-	rc = sb_seg_open_fd(ctx->fd, SB_SEG_SUBSCRIBER, &seg);
+	rc = sb_seg_open_fd(ctx->fd, ctx->subs_fd, SB_SEG_SUBSCRIBER, &seg);
 	if (rc == SB_OK) {
 		rc = sb_ring_sub_attach(&sub, &seg, cfg->kind, SB_START_LATEST, cfg->wait);
 		if (rc != SB_OK)
@@ -543,7 +543,7 @@ static void *churn_thread(void *arg)
 	static struct sub_state s;
 	struct stress_ctx *ctx = arg;
 	struct sb_seg seg;
-	int rc = sb_seg_open_fd(ctx->fd, SB_SEG_SUBSCRIBER, &seg);
+	int rc = sb_seg_open_fd(ctx->fd, ctx->subs_fd, SB_SEG_SUBSCRIBER, &seg);
 
 	if (rc != SB_OK) {
 		sub_error(&ctx->churn, "churn: open: %s", sb_last_error());
@@ -741,6 +741,7 @@ static void run_stress(const struct stress_cfg *cfg)
 	ctx->records = records;
 	ctx->log_cap = npub * records + MAX_MARKERS + 1;
 	ctx->fd = seg.fd;
+	ctx->subs_fd = seg.subs_fd;
 	ctx->thread_seg = &seg;
 	snprintf(ctx->path, sizeof(ctx->path), "%s", seg.path);
 	log_bytes = ctx->log_cap * sizeof(uint64_t);

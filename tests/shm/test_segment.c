@@ -35,8 +35,10 @@ static struct sb_seg_hdr *hdr_rw(struct sb_seg *seg)
 static void assert_closed_struct(const struct sb_seg *seg)
 {
 	assert_null(seg->base);
+	assert_null(seg->subs_base);
 	assert_null(seg->hdr);
 	assert_int_equal(seg->fd, -1);
+	assert_int_equal(seg->subs_fd, -1);
 }
 
 static unsigned dir_entries(const char *path)
@@ -86,10 +88,11 @@ static void assert_killed_by_segv(int status, const char *what)
 static void test_segment_create_fields(void **state)
 {
 	struct sb_seg_params p;
-	char name[SB_TOPIC_NAME_MAX], path[512];
+	char name[SB_TOPIC_NAME_MAX], path[512], subs_path[520];
 	struct sb_seg seg;
 	const struct sb_seg_hdr *h;
 	struct timespec now;
+	struct stat st;
 
 	(void)state;
 	tu_params(&p, name, sizeof(name), DATA_SIZE, MAX_RECORD);
@@ -112,15 +115,19 @@ static void test_segment_create_fields(void **state)
 	assert_int_equal(seg.rec_align, SB_REC_ALIGN);
 	assert_int_equal(h->page_size, 4096);
 	assert_int_equal(h->seg_size, seg.size);
-	assert_int_equal(seg.size, sb_seg_memsize(&p, 4096));
+	assert_int_equal(h->subs_size, seg.subs_size);
+	assert_int_equal(seg.size + seg.subs_size, sb_seg_memsize(&p, 4096));
 	assert_true(h->checksum == sb_seg_checksum(h));
 	clock_gettime(CLOCK_REALTIME, &now);
 	assert_true(h->epoch_ns > 0);
 	assert_true(h->epoch_ns <= (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec);
 	/* Pointers are the offsets, resolved locally. */
 	assert_ptr_equal(seg.prod, seg.base + h->prod_off);
-	assert_ptr_equal(seg.subs, seg.base + h->subs_off);
+	assert_ptr_equal(seg.subs, seg.subs_base);
 	assert_ptr_equal(seg.data, seg.base + h->data_off);
+	/* The subscriber file is tied to this header. */
+	assert_true(seg.subs->magic == SB_SUBS_MAGIC);
+	assert_true(seg.subs->seg_checksum == h->checksum);
 	assert_int_equal(seg.data_size, DATA_SIZE);
 	assert_int_equal(seg.max_record, MAX_RECORD);
 	assert_int_equal(seg.max_subs, 4);
@@ -130,6 +137,10 @@ static void test_segment_create_fields(void **state)
 	snprintf(path, sizeof(path), "%s/%s", tu_dir(), name);
 	assert_string_equal(seg.path, path);
 	assert_int_equal(access(path, F_OK), 0);
+	assert_true(seg.subs_fd >= 0);
+	snprintf(subs_path, sizeof(subs_path), "%s/%s@subs", tu_dir(), name);
+	assert_int_equal(stat(subs_path, &st), 0);
+	assert_int_equal(st.st_size, h->subs_size);
 	/* A new segment is empty: nothing claimed, committed or attached. */
 	assert_int_equal(atomic_load(&seg.prod->head), 0);
 	assert_int_equal(atomic_load(&seg.prod->tail), 0);
@@ -139,6 +150,7 @@ static void test_segment_create_fields(void **state)
 		assert_int_equal(atomic_load(&seg.subs->sub[i].state), SB_SLOT_FREE);
 	tu_seg_free(&seg);
 	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(access(subs_path, F_OK), -1);
 }
 
 static void test_segment_open_fd_roundtrip(void **state)
@@ -147,7 +159,7 @@ static void test_segment_open_fd_roundtrip(void **state)
 
 	(void)state;
 	tu_seg_new(&seg, DATA_SIZE, MAX_RECORD);
-	tu_assert_rc(sb_seg_open_fd(seg.fd, SB_SEG_SUBSCRIBER, &sub), SB_OK);
+	tu_assert_rc(sb_seg_open_fd(seg.fd, seg.subs_fd, SB_SEG_SUBSCRIBER, &sub), SB_OK);
 	assert_int_equal(sub.access, SB_SEG_SUBSCRIBER);
 	assert_int_equal(memcmp(sub.hdr, seg.hdr, sizeof(struct sb_seg_hdr)), 0);
 	assert_int_equal(sub.size, seg.size);
@@ -214,7 +226,7 @@ static void test_segment_subscriber_protection(void **state)
 
 	(void)state;
 	tu_seg_new(&seg, DATA_SIZE, MAX_RECORD);
-	tu_assert_rc(sb_seg_open_fd(seg.fd, SB_SEG_SUBSCRIBER, &sub), SB_OK);
+	tu_assert_rc(sb_seg_open_fd(seg.fd, seg.subs_fd, SB_SEG_SUBSCRIBER, &sub), SB_OK);
 
 	assert_killed_by_segv(child_store(sub.data), "the data ring (first byte)");
 	assert_killed_by_segv(child_store(sub.data + sub.data_size - 1), "the data ring (last byte)");
@@ -254,7 +266,7 @@ static void expect_refused(mutate_fn fn, bool reseal, int want, const char *need
 		hdr_rw(&seg)->checksum = sb_seg_checksum(seg.hdr);
 
 	memset(&out, 0xa5, sizeof(out));
-	tu_assert_rc(sb_seg_open_fd(seg.fd, SB_SEG_SUBSCRIBER, &out), want);
+	tu_assert_rc(sb_seg_open_fd(seg.fd, seg.subs_fd, SB_SEG_SUBSCRIBER, &out), want);
 	tu_assert_detail(needle);
 	assert_closed_struct(&out);
 
@@ -266,7 +278,8 @@ static void expect_refused(mutate_fn fn, bool reseal, int want, const char *need
 
 static void bad_magic(struct sb_seg *s, struct sb_seg_hdr *h) { (void)s; h->magic ^= 0x100; }
 static void version_zero(struct sb_seg *s, struct sb_seg_hdr *h) { (void)s; atomic_store(&h->layout_version, 0); }
-static void version_two(struct sb_seg *s, struct sb_seg_hdr *h) { (void)s; atomic_store(&h->layout_version, 2); }
+static void version_next(struct sb_seg *s, struct sb_seg_hdr *h) { (void)s; atomic_store(&h->layout_version, SB_LAYOUT_VERSION + 1); }
+static void version_one(struct sb_seg *s, struct sb_seg_hdr *h) { (void)s; atomic_store(&h->layout_version, 1); }
 static void name_flip(struct sb_seg *s, struct sb_seg_hdr *h) { (void)s; h->name[2] ^= 0x01; }
 static void epoch_flip(struct sb_seg *s, struct sb_seg_hdr *h) { (void)s; h->epoch_ns ^= 1; }
 static void hdr_size_off(struct sb_seg *s, struct sb_seg_hdr *h) { (void)s; h->hdr_size = sizeof(*h) + 8; }
@@ -291,10 +304,10 @@ static void name_unterminated(struct sb_seg *s, struct sb_seg_hdr *h) { (void)s;
 static void name_empty(struct sb_seg *s, struct sb_seg_hdr *h) { (void)s; memset(h->name, 0, sizeof(h->name)); }
 static void seg_size_grown(struct sb_seg *s, struct sb_seg_hdr *h) { (void)s; h->seg_size += 4096; }
 static void prod_off_moved(struct sb_seg *s, struct sb_seg_hdr *h) { (void)s; h->prod_off = 0; }
-static void subs_over_prod(struct sb_seg *s, struct sb_seg_hdr *h) { (void)s; h->subs_off = 4096; }
-static void subs_unaligned(struct sb_seg *s, struct sb_seg_hdr *h) { (void)s; h->subs_off += 8; }
-static void subs_out_of_file(struct sb_seg *s, struct sb_seg_hdr *h) { (void)s; h->subs_off = h->seg_size + 4096; }
-static void data_over_subs(struct sb_seg *s, struct sb_seg_hdr *h) { (void)s; h->data_off = h->subs_off; }
+static void subs_size_short(struct sb_seg *s, struct sb_seg_hdr *h) { (void)s; h->subs_size -= 4096; }
+static void subs_size_long(struct sb_seg *s, struct sb_seg_hdr *h) { (void)s; h->subs_size += 4096; }
+static void data_over_prod(struct sb_seg *s, struct sb_seg_hdr *h) { (void)s; h->data_off = 4096; }
+static void data_unaligned(struct sb_seg *s, struct sb_seg_hdr *h) { (void)s; h->data_off += 8; }
 static void data_out_of_file(struct sb_seg *s, struct sb_seg_hdr *h) { (void)s; h->data_off = h->seg_size + 4096; }
 static void data_short(struct sb_seg *s, struct sb_seg_hdr *h) { (void)s; h->data_off += 4096; }
 
@@ -315,7 +328,9 @@ static void test_segment_refuses_version_zero(void **state)
 static void test_segment_refuses_wrong_version(void **state)
 {
 	(void)state;
-	expect_refused(version_two, false, SB_EVERSION, "version 2");
+	expect_refused(version_next, false, SB_EVERSION, "layout version 3, this build supports 2");
+	/* Version 1 had the subscriber area inside the segment file. */
+	expect_refused(version_one, false, SB_EVERSION, "layout version 1");
 }
 
 static void test_segment_refuses_checksum_mismatch(void **state)
@@ -378,11 +393,9 @@ static void test_segment_refuses_name_not_terminated(void **state)
 static void test_segment_refuses_bad_offsets(void **state)
 {
 	(void)state;
-	expect_refused(prod_off_moved, true, SB_ECORRUPT, "offsets");
-	expect_refused(subs_over_prod, true, SB_ECORRUPT, "offsets");
-	expect_refused(subs_unaligned, true, SB_ECORRUPT, "offsets");
-	expect_refused(subs_out_of_file, true, SB_ECORRUPT, "offsets");
-	expect_refused(data_over_subs, true, SB_ECORRUPT, "data offset");
+	expect_refused(prod_off_moved, true, SB_ECORRUPT, "producer offset");
+	expect_refused(data_over_prod, true, SB_ECORRUPT, "data offset");
+	expect_refused(data_unaligned, true, SB_ECORRUPT, "data offset");
 	expect_refused(data_out_of_file, true, SB_ECORRUPT, "data offset");
 	expect_refused(data_short, true, SB_ECORRUPT, "data offset");
 }
@@ -391,6 +404,131 @@ static void test_segment_refuses_size_mismatch(void **state)
 {
 	(void)state;
 	expect_refused(seg_size_grown, true, SB_ECORRUPT, "file has");
+	/* The header's size for the subscriber file is checked against the
+	 * slot count, so a header cannot make a subscriber map past its end. */
+	expect_refused(subs_size_short, true, SB_ECORRUPT, "subscriber file size");
+	expect_refused(subs_size_long, true, SB_ECORRUPT, "subscriber file size");
+}
+
+/* The subscriber file must be the one created with this header, of its
+ * size, and open for writing; else nothing is mapped. */
+static void test_segment_refuses_bad_subscriber_file(void **state)
+{
+	struct sb_seg seg, other, out;
+	char subs_path[520];
+	int pipefd[2], ro;
+
+	(void)state;
+	tu_seg_new(&seg, DATA_SIZE, MAX_RECORD);
+	tu_seg_new(&other, DATA_SIZE, MAX_RECORD); /* same shape, another topic */
+	assert_true(sb_seg_subs_path(subs_path, sizeof(subs_path), seg.path));
+
+	/* Another segment's subscriber file, even of the same size. */
+	tu_assert_rc(sb_seg_open_fd(seg.fd, other.subs_fd, SB_SEG_SUBSCRIBER, &out), SB_ECORRUPT);
+	tu_assert_detail("belongs to another segment");
+	assert_closed_struct(&out);
+	/* No subscriber file, or not a regular file. */
+	tu_assert_rc(sb_seg_open_fd(seg.fd, -1, SB_SEG_SUBSCRIBER, &out), SB_EINVAL);
+	tu_assert_detail("no subscriber file");
+	assert_int_equal(pipe(pipefd), 0);
+	tu_assert_rc(sb_seg_open_fd(seg.fd, pipefd[0], SB_SEG_SUBSCRIBER, &out), SB_ECORRUPT);
+	tu_assert_detail("not a regular file");
+	close(pipefd[0]);
+	close(pipefd[1]);
+	/* Open read-only: a subscriber must be able to write its cursor. */
+	ro = open(subs_path, O_RDONLY | O_CLOEXEC);
+	assert_true(ro >= 0);
+	tu_assert_rc(sb_seg_open_fd(seg.fd, ro, SB_SEG_SUBSCRIBER, &out), SB_EACCES);
+	tu_assert_detail("subscriber file");
+	assert_closed_struct(&out);
+	close(ro);
+	/* Its identity zeroed (as a hostile subscriber could): refused. */
+	memset((void *)&seg.subs->magic, 0, sizeof(seg.subs->magic));
+	tu_assert_rc(sb_seg_open_path(seg.path, SB_SEG_PUBLISHER, &out), SB_ECORRUPT);
+	tu_assert_detail("magic 0x0000000000000000");
+	seg.subs->magic = SB_SUBS_MAGIC;
+	tu_assert_rc(sb_seg_open_path(seg.path, SB_SEG_PUBLISHER, &out), SB_OK);
+	sb_seg_close(&out);
+	/* Truncated, then grown (which leaves it zero-filled). */
+	assert_int_equal(ftruncate(seg.subs_fd, (off_t)seg.subs_size - 4096), 0);
+	tu_assert_rc(sb_seg_open_fd(seg.fd, seg.subs_fd, SB_SEG_SUBSCRIBER, &out), SB_ECORRUPT);
+	tu_assert_detail("subscriber file has");
+	assert_int_equal(ftruncate(seg.subs_fd, (off_t)seg.subs_size + 4096), 0);
+	tu_assert_rc(sb_seg_open_path(seg.path, SB_SEG_ADMIN, &out), SB_ECORRUPT);
+	tu_assert_detail("subscriber file has");
+	assert_int_equal(ftruncate(seg.subs_fd, (off_t)seg.subs_size), 0);
+	tu_assert_rc(sb_seg_open_path(seg.path, SB_SEG_ADMIN, &out), SB_ECORRUPT);
+	tu_assert_detail("belongs to another segment");
+	/* Gone: the segment is broken (corrupt), not absent. */
+	assert_int_equal(unlink(subs_path), 0);
+	tu_assert_rc(sb_seg_open_path(seg.path, SB_SEG_SUBSCRIBER, &out), SB_ECORRUPT);
+	tu_assert_detail("has no subscriber file");
+	assert_closed_struct(&out);
+	tu_seg_free(&other);
+	tu_seg_free(&seg);
+}
+
+/* By path, a subscriber's segment fd is read-only, so the kernel refuses
+ * every way to write the stream, not only the mapping the library made. */
+static void test_segment_subscriber_fd_is_read_only(void **state)
+{
+	struct sb_seg seg, sub;
+	void *m;
+
+	(void)state;
+	tu_seg_new(&seg, DATA_SIZE, MAX_RECORD);
+	tu_assert_rc(sb_seg_open_path(seg.path, SB_SEG_SUBSCRIBER, &sub), SB_OK);
+	assert_int_equal(fcntl(sub.fd, F_GETFL) & O_ACCMODE, O_RDONLY);
+	assert_int_equal(fcntl(sub.subs_fd, F_GETFL) & O_ACCMODE, O_RDWR);
+	m = mmap(NULL, sub.size, PROT_READ | PROT_WRITE, MAP_SHARED, sub.fd, 0);
+	assert_true(m == MAP_FAILED);
+	assert_int_equal(errno, EACCES);
+	assert_int_equal(mprotect(sub.base, 4096, PROT_READ | PROT_WRITE), -1);
+	assert_int_equal(errno, EACCES);
+	assert_int_equal(mprotect((void *)sub.data, 4096, PROT_READ | PROT_WRITE), -1);
+	assert_int_equal(errno, EACCES);
+	assert_int_equal(pwrite(sub.fd, "x", 1, (off_t)(sub.data - sub.base)), -1);
+	assert_int_equal(errno, EBADF);
+	/* Its own file it can write. */
+	assert_int_equal(mprotect(sub.subs_base, 4096, PROT_READ | PROT_WRITE), 0);
+	assert_int_equal(seg.data[0], 0);
+	sb_seg_close(&sub);
+	tu_seg_free(&seg);
+}
+
+/* A subscriber file left without its segment file (a crash between the
+ * two unlinks, say) does not block the topic's name: create replaces it
+ * with a new file instead of truncating one a process may still map. */
+static void test_segment_create_replaces_leftover_subscriber_file(void **state)
+{
+	struct sb_seg_params p;
+	char name[SB_TOPIC_NAME_MAX], path[512], subs_path[520];
+	struct sb_seg seg, old;
+	struct stat before, after;
+	unsigned warns;
+	int fd;
+
+	(void)state;
+	tu_params(&p, name, sizeof(name), DATA_SIZE, MAX_RECORD);
+	snprintf(path, sizeof(path), "%s/%s", tu_dir(), name);
+	assert_true(sb_seg_subs_path(subs_path, sizeof(subs_path), path));
+	fd = open(subs_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "stale", 5), 5);
+	assert_int_equal(fstat(fd, &before), 0);
+	warns = tu_log_count(SB_LOG_WARN);
+	tu_assert_rc(sb_seg_create(&p, &seg), SB_OK);
+	assert_int_equal(tu_log_count(SB_LOG_WARN), warns + 1);
+	assert_non_null(strstr(tu_log_last(), "subscriber file without its segment"));
+	assert_int_equal(stat(subs_path, &after), 0);
+	assert_true(after.st_ino != before.st_ino);
+	assert_int_equal(fstat(fd, &before), 0);
+	assert_int_equal(before.st_size, 5); /* the old inode untouched */
+	close(fd);
+	tu_assert_rc(sb_seg_open_path(path, SB_SEG_SUBSCRIBER, &old), SB_OK);
+	sb_seg_close(&old);
+	tu_seg_free(&seg);
+	assert_int_equal(access(subs_path, F_OK), -1);
 }
 
 static void test_segment_refuses_truncated_file(void **state)
@@ -401,17 +539,17 @@ static void test_segment_refuses_truncated_file(void **state)
 	tu_seg_new(&seg, DATA_SIZE, MAX_RECORD);
 	/* One page short: the header is intact, the file is not. */
 	assert_int_equal(ftruncate(seg.fd, (off_t)seg.size - 4096), 0);
-	tu_assert_rc(sb_seg_open_fd(seg.fd, SB_SEG_SUBSCRIBER, &out), SB_ECORRUPT);
+	tu_assert_rc(sb_seg_open_fd(seg.fd, seg.subs_fd, SB_SEG_SUBSCRIBER, &out), SB_ECORRUPT);
 	tu_assert_detail("truncated");
 	assert_closed_struct(&out);
 	/* Shorter than the header page. */
 	assert_int_equal(ftruncate(seg.fd, 4095), 0);
-	tu_assert_rc(sb_seg_open_fd(seg.fd, SB_SEG_SUBSCRIBER, &out), SB_ECORRUPT);
+	tu_assert_rc(sb_seg_open_fd(seg.fd, seg.subs_fd, SB_SEG_SUBSCRIBER, &out), SB_ECORRUPT);
 	tu_assert_detail("4095 bytes");
 	assert_closed_struct(&out);
 	/* Grown: the header no longer describes the file either. */
 	assert_int_equal(ftruncate(seg.fd, (off_t)seg.size + 4096), 0);
-	tu_assert_rc(sb_seg_open_fd(seg.fd, SB_SEG_PUBLISHER, &out), SB_ECORRUPT);
+	tu_assert_rc(sb_seg_open_fd(seg.fd, seg.subs_fd, SB_SEG_PUBLISHER, &out), SB_ECORRUPT);
 	assert_true(sb_last_error()[0] != '\0');
 	tu_seg_free(&seg);
 }
@@ -426,14 +564,14 @@ static void test_segment_refuses_empty_file(void **state)
 	snprintf(path, sizeof(path), "%s/empty", tu_dir());
 	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	assert_true(fd >= 0);
-	tu_assert_rc(sb_seg_open_fd(fd, SB_SEG_SUBSCRIBER, &out), SB_ECORRUPT);
+	tu_assert_rc(sb_seg_open_fd(fd, -1, SB_SEG_SUBSCRIBER, &out), SB_ECORRUPT);
 	tu_assert_detail("0 bytes");
 	assert_closed_struct(&out);
 	tu_assert_rc(sb_seg_open_path(path, SB_SEG_SUBSCRIBER, &out), SB_ECORRUPT);
 	assert_closed_struct(&out);
 	/* A zero-filled header page: no magic. */
 	assert_int_equal(ftruncate(fd, 3 * 4096), 0);
-	tu_assert_rc(sb_seg_open_fd(fd, SB_SEG_SUBSCRIBER, &out), SB_ECORRUPT);
+	tu_assert_rc(sb_seg_open_fd(fd, -1, SB_SEG_SUBSCRIBER, &out), SB_ECORRUPT);
 	tu_assert_detail("magic");
 	close(fd);
 	unlink(path);
@@ -446,12 +584,12 @@ static void test_segment_open_bad_arguments(void **state)
 
 	(void)state;
 	tu_seg_new(&seg, DATA_SIZE, MAX_RECORD);
-	tu_assert_rc(sb_seg_open_fd(-1, SB_SEG_SUBSCRIBER, &out), SB_EINVAL);
+	tu_assert_rc(sb_seg_open_fd(-1, seg.subs_fd, SB_SEG_SUBSCRIBER, &out), SB_EINVAL);
 	assert_closed_struct(&out);
-	tu_assert_rc(sb_seg_open_fd(seg.fd, (enum sb_seg_access)7, &out), SB_EINVAL);
-	tu_assert_rc(sb_seg_open_fd(seg.fd, SB_SEG_SUBSCRIBER, NULL), SB_EINVAL);
+	tu_assert_rc(sb_seg_open_fd(seg.fd, seg.subs_fd, (enum sb_seg_access)7, &out), SB_EINVAL);
+	tu_assert_rc(sb_seg_open_fd(seg.fd, seg.subs_fd, SB_SEG_SUBSCRIBER, NULL), SB_EINVAL);
 	assert_int_equal(pipe(pipefd), 0);
-	tu_assert_rc(sb_seg_open_fd(pipefd[0], SB_SEG_SUBSCRIBER, &out), SB_ECORRUPT);
+	tu_assert_rc(sb_seg_open_fd(pipefd[0], seg.subs_fd, SB_SEG_SUBSCRIBER, &out), SB_ECORRUPT);
 	tu_assert_detail("regular file");
 	close(pipefd[0]);
 	close(pipefd[1]);
@@ -710,7 +848,7 @@ static void test_segment_default_dir(void **state)
 			fail_msg("fallback warning does not name /dev/shm: %s", tu_log_last());
 	}
 	/* Whatever the backing, a subscriber mapping works and data flows. */
-	tu_assert_rc(sb_seg_open_fd(seg.fd, SB_SEG_SUBSCRIBER, &sub), SB_OK);
+	tu_assert_rc(sb_seg_open_fd(seg.fd, seg.subs_fd, SB_SEG_SUBSCRIBER, &sub), SB_OK);
 	tu_assert_rc(sb_ring_sub_attach(&rs, &sub, SB_SUB_TETHERED, SB_START_LATEST, SB_WAIT_SPIN), SB_OK);
 	tu_assert_rc(sb_ring_pub_attach(&pub, &seg, SB_PUB_EXCLUSIVE), SB_OK);
 	tu_assert_rc(sb_ring_send(&pub, "hello", 5), SB_OK);
@@ -744,6 +882,9 @@ int main(void)
 		cmocka_unit_test(test_segment_refuses_name_not_terminated),
 		cmocka_unit_test(test_segment_refuses_bad_offsets),
 		cmocka_unit_test(test_segment_refuses_size_mismatch),
+		cmocka_unit_test(test_segment_refuses_bad_subscriber_file),
+		cmocka_unit_test(test_segment_subscriber_fd_is_read_only),
+		cmocka_unit_test(test_segment_create_replaces_leftover_subscriber_file),
 		cmocka_unit_test(test_segment_refuses_truncated_file),
 		cmocka_unit_test(test_segment_refuses_empty_file),
 		cmocka_unit_test(test_segment_open_bad_arguments),
