@@ -112,6 +112,14 @@ int sb_sub_poll(sb_sub_t *s, sb_msg_fn fn, void *ctx, unsigned max)
 	return sb_ring_poll(&s->ring, deliver, &t, max);
 }
 
+static void msg_from_view(struct sb_msg *m, const struct sb_ring_view *v)
+{
+	m->data = v->data;
+	m->len = v->len;
+	m->seq = v->seq;
+	m->lost = v->lost;
+}
+
 /* Several messages: the batch walk, out of line so that the one-message
  * path of sb_sub_read needs neither its stack frame nor saved registers. */
 static __attribute__((noinline)) int read_batch(sb_sub_t *s, struct sb_msg *msgs, unsigned max)
@@ -123,12 +131,21 @@ static __attribute__((noinline)) int read_batch(sb_sub_t *s, struct sb_msg *msgs
 		max = READ_MAX;
 	n = sb_ring_peek_batch(&s->ring, v, max);
 	for (int i = 0; i < n; i++) {
-		msgs[i].data = v[i].data;
-		msgs[i].len = v[i].len;
-		msgs[i].seq = v[i].seq;
-		msgs[i].lost = v[i].lost;
+		msg_from_view(&msgs[i], &v[i]);
 	}
 	return n;
+}
+
+/* One message, the ring's general path (padding, aborts, untethered...). */
+static __attribute__((noinline)) int read_one_slow(sb_sub_t *s, struct sb_msg *m)
+{
+	struct sb_ring_view v;
+	int rc = sbi_peek_slow(&s->ring, &v);
+
+	if (rc < 0)
+		return rc;
+	msg_from_view(m, &v);
+	return 1;
 }
 
 int sb_sub_read(sb_sub_t *s, struct sb_msg *msgs, unsigned max)
@@ -138,14 +155,14 @@ int sb_sub_read(sb_sub_t *s, struct sb_msg *msgs, unsigned max)
 
 	if (max != 1)
 		return max == 0 ? SB_EINVAL : read_batch(s, msgs, max);
-	/* One message: the ring's single-record path. */
-	rc = sb_ring_peek(&s->ring, &v);
+	/* One message: the ring's single-record path, with its general path
+	 * reached by a tail call so that this one keeps no saved registers. */
+	rc = sbi_peek_fast(&s->ring, &v);
+	if (sb_unlikely(rc == SBI_SLOW))
+		return read_one_slow(s, msgs);
 	if (rc < 0)
 		return rc;
-	msgs[0].data = v.data;
-	msgs[0].len = v.len;
-	msgs[0].seq = v.seq;
-	msgs[0].lost = v.lost;
+	msg_from_view(&msgs[0], &v);
 	return 1;
 }
 

@@ -174,8 +174,11 @@ int sb_ring_abort(struct sb_ring_pub *pub);
 int sb_ring_repair(const struct sb_seg *seg, uint64_t stuck_tail);
 
 /* Slow paths of the inline functions below (not for direct use). */
+#define SBI_SLOW 1 /* sbi_peek_fast: the general path must decide */
 int sbi_pub_regate(struct sb_ring_pub *pub, uint64_t end);
-void sbi_doorbell_ring(struct sb_sub_area *subs);
+/* Returns SB_OK, so that a commit can end in a tail call to it (and its
+ * fast path then needs no saved registers for the call). */
+int sbi_doorbell_ring(struct sb_sub_area *subs);
 /* The general paths behind the single-record fast paths, out of line so
  * that the fast paths need no saved registers and no stack frame. */
 int sbi_claim_slow(struct sb_ring_pub *pub, uint32_t len, void **payload);
@@ -488,7 +491,7 @@ static inline int sbi_commit_as(struct sb_ring_pub *pub, uint16_t type)
 	/* RELAXED: 'blocking' changes only when a blocking subscriber attaches
 	 * or leaves; see sbi_doorbell_ring for the handshake with sleepers. */
 	if (sb_unlikely(sb_load_relaxed(&pub->subs->blocking) != 0))
-		sbi_doorbell_ring(pub->subs);
+		return sbi_doorbell_ring(pub->subs);
 	return SB_OK;
 }
 
@@ -522,7 +525,7 @@ static inline int sb_ring_commit(struct sb_ring_pub *pub)
 		sb_store_relaxed(&slot->bytes, pub->bytes);
 		/* RELAXED: see sbi_commit_as. */
 		if (sb_unlikely(sb_load_relaxed(&subs->blocking) != 0))
-			sbi_doorbell_ring(pub->subs);
+			return sbi_doorbell_ring(pub->subs);
 		return SB_OK;
 	}
 	return sbi_commit_slow(pub);
@@ -729,11 +732,13 @@ static inline int sb_ring_peek_batch(struct sb_ring_sub *sub, struct sb_ring_vie
  * Look at the next data record in place.  Returns 0, SB_EEMPTY,
  * SB_ELAPPED or SB_ECORRUPT (see sb_ring_peek_batch).  A tethered
  * subscriber past its join window (no validation needed) takes a short
- * path for a data record or an empty ring, with the same loads in the same
- * order and the same checks as sbi_sub_next; anything else (padding,
- * aborted records, a bad header, untethered reads) takes the general one.
+ * path for a data record or an empty ring (sbi_peek_fast), with the same
+ * loads in the same order and the same checks as sbi_sub_next; anything
+ * else (padding, aborted records, a bad header, untethered reads) takes the
+ * general one.  sbi_peek_fast alone returns SBI_SLOW for "take the general
+ * path", for callers that want to reach it by a tail call of their own.
  */
-static inline int sb_ring_peek(struct sb_ring_sub *sub, struct sb_ring_view *v)
+static inline int sbi_peek_fast(struct sb_ring_sub *sub, struct sb_ring_view *v)
 {
 	uint64_t pos = sub->cursor, mask = sub->mask, cap = sub->cap, off = pos & mask;
 	const uint8_t *data = sub->data;
@@ -771,7 +776,14 @@ static inline int sb_ring_peek(struct sb_ring_sub *sub, struct sb_ring_view *v)
 			}
 		}
 	}
-	return sbi_peek_slow(sub, v);
+	return SBI_SLOW;
+}
+
+static inline int sb_ring_peek(struct sb_ring_sub *sub, struct sb_ring_view *v)
+{
+	int rc = sbi_peek_fast(sub, v);
+
+	return sb_likely(rc != SBI_SLOW) ? rc : sbi_peek_slow(sub, v);
 }
 
 /*
