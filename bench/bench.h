@@ -45,6 +45,7 @@ struct bench_opts {
 	uint64_t ring_size;
 	unsigned subs;
 	unsigned batch;
+	unsigned block;        /* interleave: round trips per block */
 	bool shared_pub;
 	enum baseline_layout baseline;
 	bool json;

@@ -41,6 +41,8 @@ static const struct scenario_def scenarios[] = {
 	  "the ring's calls on one core: ns per record published and consumed, no second core involved" },
 	{ "compare", scenario_compare, { 64, 1024 }, 2,
 	  "paired rounds: the limit vs pingpong (and --via-daemon, ZeroMQ, iceoryx when present)" },
+	{ "interleave", scenario_interleave, { 64, 1024 }, 2,
+	  "the limit and the ring ping-pong in alternating blocks of --block round trips, same two processes" },
 	{ "crosshost", scenario_crosshost, { 64 }, 1,
 	  "paired rounds across two network namespaces: the DPDK bridge vs raw DPDK and kernel UDP" },
 	{ "recovery", scenario_recovery, { 64 }, 1,
@@ -73,6 +75,7 @@ static void usage(FILE *f)
 		"  --align N           record alignment of the segments: 8 (dense, default) .. 128\n"
 		"  --subs N            throughput: subscriber processes (default 1)\n"
 		"  --batch N           throughput: records per batch claim/peek (default 32, max %u)\n"
+		"  --block N           interleave: round trips per block (default 1000)\n"
 		"  --shared            publishers attach in shared (multi-producer) mode\n"
 		"  --baseline LAYOUT   the limit's memory layout: split (flag on its own cache line,\n"
 		"                      payload in a fixed buffer; default), stream (flag heads the\n"
@@ -212,7 +215,7 @@ static int parse_sizes(struct bench_opts *o, const char *arg)
 
 enum {
 	OPT_CORES = 256, OPT_SIZE, OPT_COUNT, OPT_WARMUP, OPT_ROUNDS, OPT_RETRIES, OPT_RING,
-	OPT_ALIGN, OPT_SUBS, OPT_BATCH,
+	OPT_ALIGN, OPT_SUBS, OPT_BATCH, OPT_BLOCK,
 	OPT_SHARED, OPT_BASELINE, OPT_JSON, OPT_CSV, OPT_HIST, OPT_NOSECCOMP, OPT_SELFTEST, OPT_RT, OPT_TIMEOUT, OPT_HELP,
 	OPT_VIA_DAEMON, OPT_SOCKET, OPT_CROSSHOST,
 };
@@ -228,6 +231,7 @@ static const struct option long_opts[] = {
 	{ "align", required_argument, NULL, OPT_ALIGN },
 	{ "subs", required_argument, NULL, OPT_SUBS },
 	{ "batch", required_argument, NULL, OPT_BATCH },
+	{ "block", required_argument, NULL, OPT_BLOCK },
 	{ "shared", no_argument, NULL, OPT_SHARED },
 	{ "baseline", required_argument, NULL, OPT_BASELINE },
 	{ "json", no_argument, NULL, OPT_JSON },
@@ -304,6 +308,11 @@ static int parse_option(struct bench_opts *o, int c, const char *arg)
 		if (parse_u64(arg, false, &v) < 0 || v == 0 || v > SB_RING_BATCH_MAX)
 			return bad_value("--batch", arg, "expected 1..256");
 		o->batch = (unsigned)v;
+		return 0;
+	case OPT_BLOCK:
+		if (parse_u64(arg, true, &v) < 0 || v == 0 || v > 1000000)
+			return bad_value("--block", arg, "expected 1..1M round trips");
+		o->block = (unsigned)v;
 		return 0;
 	case OPT_SHARED:
 		o->shared_pub = true;
@@ -386,6 +395,7 @@ int main(int argc, char **argv)
 	o.ring_size = BENCH_DEFAULT_RING;
 	o.subs = 1;
 	o.batch = 32;
+	o.block = 1000;
 	o.seccomp = true;
 #ifdef SB_BENCH_SANITIZED
 	/* Inside the sandbox the first system call of the sanitizer runtime

@@ -52,6 +52,9 @@ int scenario_baseline(const struct bench_opts *o);
 int scenario_pingpong(const struct bench_opts *o);
 int scenario_throughput(const struct bench_opts *o);
 int scenario_compare(const struct bench_opts *o);
+/* The limit and the ring ping-pong in alternating blocks, same processes
+ * (scenario_interleave.c). */
+int scenario_interleave(const struct bench_opts *o);
 /* The ring's calls on one core, publisher and subscriber in one process
  * (scenario_opcost.c). */
 int scenario_opcost(const struct bench_opts *o);

@@ -34,10 +34,12 @@
  * share a page, so the only sharing is the intended one.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include "clock.h"
+#include "pair.h"
 #include "payload.h"
 #include "scenario.h"
 
@@ -61,11 +63,18 @@ struct chan {
 	uint32_t payload_off;      /* payload offset within a block */
 };
 
-struct base_run {
+/* The limit's memory, mapped before the fork (limit_pair_new). */
+struct limit_pair {
 	struct base_ctl *ctl;
 	struct chan ab;            /* ping -> pong */
 	struct chan ba;            /* pong -> ping */
 	uint32_t size;
+	uint8_t *ab_base, *ba_base;
+	size_t len_ab, len_ba;
+};
+
+struct base_run {
+	struct limit_pair *lp;
 	uint64_t warmup;
 	uint64_t count;
 	uint64_t *samples;         /* count entries, MAP_SHARED */
@@ -78,8 +87,7 @@ static inline _Atomic uint64_t *chan_flag(const struct chan *ch, const uint8_t *
 
 /* Round trips first .. first+n-1, timing each into samples if given.
  * Returns 0 or the counter at which the echo carried the wrong sequence. */
-static inline uint64_t ping_loop(const struct base_run *r, uint64_t first, uint64_t n, uint64_t *samples,
-				 uint64_t *acc)
+uint64_t limit_ping(const struct limit_pair *r, uint64_t first, uint64_t n, uint64_t *samples, uint64_t *acc)
 {
 	uint64_t ia = first % r->ab.nblocks, ib = first % r->ba.nblocks;
 
@@ -111,7 +119,7 @@ static inline uint64_t ping_loop(const struct base_run *r, uint64_t first, uint6
 	return 0;
 }
 
-static inline uint64_t pong_loop(const struct base_run *r, uint64_t first, uint64_t n, uint64_t *acc)
+uint64_t limit_pong(const struct limit_pair *r, uint64_t first, uint64_t n, uint64_t *acc)
 {
 	uint64_t ia = first % r->ab.nblocks, ib = first % r->ba.nblocks;
 
@@ -144,20 +152,20 @@ static int base_ping(struct worker *w, void *arg)
 	uint64_t acc = 0, bad, t0, t1;
 	int rc;
 
-	bad = ping_loop(r, 1, r->warmup, NULL, &acc);
+	bad = limit_ping(r->lp, 1, r->warmup, NULL, &acc);
 	if (bad)
 		return worker_fail(w, "warm-up round trip %llu echoed a wrong sequence", (unsigned long long)bad);
 	rc = worker_enter_measured(w, 0);
 	if (rc)
 		return rc;
 	t0 = clock_start();
-	bad = ping_loop(r, r->warmup + 1, r->count, r->samples, &acc);
+	bad = limit_ping(r->lp, r->warmup + 1, r->count, r->samples, &acc);
 	t1 = clock_end();
 	if (bad)
 		return worker_fail(w, "round trip %llu echoed a wrong sequence", (unsigned long long)bad);
-	r->ctl->acc[0] = acc;
-	r->ctl->t_begin = t0;
-	r->ctl->t_end = t1;
+	r->lp->ctl->acc[0] = acc;
+	r->lp->ctl->t_begin = t0;
+	r->lp->ctl->t_end = t1;
 	return 0;
 }
 
@@ -167,16 +175,16 @@ static int base_pong(struct worker *w, void *arg)
 	uint64_t acc = 0, bad;
 	int rc;
 
-	bad = pong_loop(r, 1, r->warmup, &acc);
+	bad = limit_pong(r->lp, 1, r->warmup, &acc);
 	if (bad)
 		return worker_fail(w, "warm-up message %llu carried a wrong sequence", (unsigned long long)bad);
 	rc = worker_enter_measured(w, 0);
 	if (rc)
 		return rc;
-	bad = pong_loop(r, r->warmup + 1, r->count, &acc);
+	bad = limit_pong(r->lp, r->warmup + 1, r->count, &acc);
 	if (bad)
 		return worker_fail(w, "message %llu carried a wrong sequence", (unsigned long long)bad);
-	r->ctl->acc[1] = acc;
+	r->lp->ctl->acc[1] = acc;
 	return 0;
 }
 
@@ -212,15 +220,46 @@ static void chan_init(struct chan *ch, const struct bench_opts *o, uint8_t *base
 	}
 }
 
-int baseline_run(const struct bench_opts *o, const struct run_spec *spec, struct bench_result *res)
+struct limit_pair *limit_pair_new(const struct bench_opts *o, uint32_t size)
 {
 	/* Per direction: a --ring-size region for stream, one block otherwise. */
-	size_t block = 8 + ((size_t)spec->size + 7) / 8 * 8;
-	size_t dir_bytes = o->baseline == BASELINE_STREAM && spec->size > 0 ? o->ring_size : block;
+	size_t block = 8 + ((size_t)size + 7) / 8 * 8;
+	size_t dir_bytes = o->baseline == BASELINE_STREAM && size > 0 ? o->ring_size : block;
+	struct limit_pair *lp = calloc(1, sizeof(*lp));
+
+	if (!lp)
+		return NULL;
+	dir_bytes = (dir_bytes + PAGE - 1) / PAGE * PAGE;
+	lp->ctl = shared_alloc(PAGE);
+	lp->ab_base = region_alloc(dir_bytes, &lp->len_ab);
+	lp->ba_base = region_alloc(dir_bytes, &lp->len_ba);
+	if (!lp->ctl || !lp->ab_base || !lp->ba_base) {
+		fprintf(stderr, "shmbus-bench: cannot map %zu bytes of shared memory: %s\n", 2 * dir_bytes,
+			strerror(errno));
+		limit_pair_free(lp);
+		return NULL;
+	}
+	chan_init(&lp->ab, o, lp->ab_base, dir_bytes, size, &lp->ctl->ping);
+	chan_init(&lp->ba, o, lp->ba_base, dir_bytes, size, &lp->ctl->pong);
+	lp->size = size;
+	return lp;
+}
+
+void limit_pair_free(struct limit_pair *lp)
+{
+	if (!lp)
+		return;
+	if (lp->ab_base)
+		munmap(lp->ab_base, lp->len_ab);
+	if (lp->ba_base)
+		munmap(lp->ba_base, lp->len_ba);
+	shared_free(lp->ctl, PAGE);
+	free(lp);
+}
+
+int baseline_run(const struct bench_opts *o, const struct run_spec *spec, struct bench_result *res)
+{
 	size_t sbytes = spec->count * sizeof(uint64_t);
-	size_t len_ab = 0, len_ba = 0;
-	uint8_t *ab = NULL, *ba = NULL;
-	struct base_ctl *ctl;
 	struct harness h;
 	struct base_run r;
 	int rc = -1;
@@ -230,20 +269,14 @@ int baseline_run(const struct bench_opts *o, const struct run_spec *spec, struct
 		return -1;
 	}
 	memset(&r, 0, sizeof(r));
-	dir_bytes = (dir_bytes + PAGE - 1) / PAGE * PAGE;
-	ctl = shared_alloc(PAGE);
 	r.samples = shared_alloc(sbytes);
-	ab = region_alloc(dir_bytes, &len_ab);
-	ba = region_alloc(dir_bytes, &len_ba);
-	if (!ctl || !r.samples || !ab || !ba) {
-		fprintf(stderr, "shmbus-bench: cannot map %zu bytes of shared memory: %s\n", 2 * dir_bytes + sbytes,
-			strerror(errno));
+	r.lp = limit_pair_new(o, spec->size);
+	if (!r.samples || !r.lp) {
+		if (!r.samples)
+			fprintf(stderr, "shmbus-bench: cannot map %zu bytes of shared memory: %s\n", sbytes,
+				strerror(errno));
 		goto out;
 	}
-	r.ctl = ctl;
-	chan_init(&r.ab, o, ab, dir_bytes, spec->size, &ctl->ping);
-	chan_init(&r.ba, o, ba, dir_bytes, spec->size, &ctl->pong);
-	r.size = spec->size;
 	r.warmup = spec->warmup;
 	r.count = spec->count;
 
@@ -258,15 +291,11 @@ int baseline_run(const struct bench_opts *o, const struct run_spec *spec, struct
 	harness_fini(&h);
 	if (rc == 0) {
 		snprintf(res->scenario, sizeof(res->scenario), "%s", baseline_name(o->baseline));
-		latency_finish(o, spec, r.samples, r.ctl->t_end - r.ctl->t_begin, res);
+		latency_finish(o, spec, r.samples, r.lp->ctl->t_end - r.lp->ctl->t_begin, res);
 	}
 out:
-	if (ab)
-		munmap(ab, len_ab);
-	if (ba)
-		munmap(ba, len_ba);
+	limit_pair_free(r.lp);
 	shared_free(r.samples, sbytes);
-	shared_free(ctl, PAGE);
 	return rc;
 }
 

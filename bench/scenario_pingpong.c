@@ -16,10 +16,9 @@
 #include <string.h>
 
 #include "clock.h"
+#include "pair.h"
 #include "payload.h"
 #include "scenario.h"
-#include "segment.h"
-#include "sb_ring.h"
 
 struct pp_shared {
 	alignas(SB_CACHE_LINE) uint64_t acc[2];
@@ -28,30 +27,43 @@ struct pp_shared {
 };
 
 struct pp_run {
-	struct bench_seg ab, ba;
-	uint32_t size;
+	struct ring_pair pair;
 	uint64_t warmup;
 	uint64_t count;
-	enum sb_ring_pub_mode mode;
 	uint64_t *samples;          /* count entries, MAP_SHARED */
 	struct pp_shared *out;      /* MAP_SHARED */
 };
 
-struct pp_side {
-	struct sb_seg pub_seg, sub_seg;
-	struct sb_ring_pub pub;
-	struct sb_ring_sub sub;
-};
-
-static int side_open(struct worker *w, const struct pp_run *r, struct pp_side *s, const char *pub_path,
-		     const char *sub_path)
+int ring_pair_create(const struct bench_opts *o, uint32_t size, struct ring_pair *rp)
 {
+	uint32_t max_record = size ? size : 8;
+
+	memset(rp, 0, sizeof(*rp));
+	rp->size = size;
+	rp->mode = o->shared_pub ? SB_PUB_SHARED : SB_PUB_EXCLUSIVE;
+	if (bench_seg_create(&rp->ab, "ab", o->ring_size, max_record, 4) < 0 ||
+	    bench_seg_create(&rp->ba, "ba", o->ring_size, max_record, 4) < 0) {
+		ring_pair_remove(rp);
+		return -1;
+	}
+	return 0;
+}
+
+void ring_pair_remove(struct ring_pair *rp)
+{
+	bench_seg_remove(&rp->ab);
+	bench_seg_remove(&rp->ba);
+}
+
+int ring_side_open(struct worker *w, const struct ring_pair *rp, bool ping, struct ring_side *s)
+{
+	const char *pub_path = ping ? rp->ab.path : rp->ba.path, *sub_path = ping ? rp->ba.path : rp->ab.path;
 	int rc = sb_seg_open_path(pub_path, SB_SEG_PUBLISHER, &s->pub_seg);
 
 	if (rc == 0)
 		rc = sb_seg_open_path(sub_path, SB_SEG_SUBSCRIBER, &s->sub_seg);
 	if (rc == 0)
-		rc = sb_ring_pub_attach(&s->pub, &s->pub_seg, r->mode);
+		rc = sb_ring_pub_attach(&s->pub, &s->pub_seg, rp->mode);
 	if (rc == 0)
 		rc = sb_ring_sub_attach(&s->sub, &s->sub_seg, SB_SUB_TETHERED, SB_START_LATEST, SB_WAIT_SPIN);
 	if (rc < 0)
@@ -59,7 +71,7 @@ static int side_open(struct worker *w, const struct pp_run *r, struct pp_side *s
 	return 0;
 }
 
-static void side_close(struct pp_side *s)
+void ring_side_close(struct ring_side *s)
 {
 	sb_ring_sub_detach(&s->sub);
 	sb_ring_pub_detach(&s->pub);
@@ -108,8 +120,8 @@ static inline bool trip_ok(const struct sb_ring_view *v, uint32_t size, uint64_t
 	return v->len == size && v->lost == 0 && (size < 8 || seq == c);
 }
 
-static int ping_loop(struct worker *w, struct pp_side *s, const struct pp_run *r, uint64_t first, uint64_t n,
-		     uint64_t *samples, uint64_t *acc)
+int ring_ping(struct worker *w, struct ring_side *s, uint32_t size, uint64_t first, uint64_t n, uint64_t *samples,
+	      uint64_t *acc)
 {
 	for (uint64_t k = 0; k < n; k++) {
 		uint64_t c = first + k, seq = 0, t0, t1;
@@ -117,31 +129,30 @@ static int ping_loop(struct worker *w, struct pp_side *s, const struct pp_run *r
 		int rc;
 
 		t0 = clock_start();
-		rc = send_one(&s->pub, r->size, c);
+		rc = send_one(&s->pub, size, c);
 		if (rc == 0)
 			rc = recv_one(&s->sub, acc, &v, &seq);
 		t1 = clock_end();
-		if (sb_unlikely(rc < 0 || !trip_ok(&v, r->size, seq, c)))
-			return bad_trip(w, "round trip", c, rc, &v, r->size, seq);
+		if (sb_unlikely(rc < 0 || !trip_ok(&v, size, seq, c)))
+			return bad_trip(w, "round trip", c, rc, &v, size, seq);
 		if (samples)
 			samples[k] = t1 - t0;
 	}
 	return 0;
 }
 
-static int pong_loop(struct worker *w, struct pp_side *s, const struct pp_run *r, uint64_t first, uint64_t n,
-		     uint64_t *acc)
+int ring_pong(struct worker *w, struct ring_side *s, uint32_t size, uint64_t first, uint64_t n, uint64_t *acc)
 {
 	for (uint64_t k = 0; k < n; k++) {
 		uint64_t c = first + k, seq = 0;
 		struct sb_ring_view v = { 0 };
 		int rc = recv_one(&s->sub, acc, &v, &seq);
 
-		if (sb_unlikely(rc < 0 || !trip_ok(&v, r->size, seq, c)))
-			return bad_trip(w, "message", c, rc, &v, r->size, seq);
-		rc = send_one(&s->pub, r->size, c);
+		if (sb_unlikely(rc < 0 || !trip_ok(&v, size, seq, c)))
+			return bad_trip(w, "message", c, rc, &v, size, seq);
+		rc = send_one(&s->pub, size, c);
 		if (sb_unlikely(rc < 0))
-			return bad_trip(w, "reply", c, rc, &v, r->size, seq);
+			return bad_trip(w, "reply", c, rc, &v, size, seq);
 	}
 	return 0;
 }
@@ -149,26 +160,26 @@ static int pong_loop(struct worker *w, struct pp_side *s, const struct pp_run *r
 static int pp_ping(struct worker *w, void *arg)
 {
 	const struct pp_run *r = arg;
-	struct pp_side s;
+	struct ring_side s;
 	uint64_t acc = 0, t0, t1;
 	int rc;
 
-	rc = side_open(w, r, &s, r->ab.path, r->ba.path);
+	rc = ring_side_open(w, &r->pair, true, &s);
 	if (rc)
 		return rc;
 	worker_barrier(w, 0); /* both subscribers attached before the first record */
-	rc = ping_loop(w, &s, r, 1, r->warmup, NULL, &acc);
+	rc = ring_ping(w, &s, r->pair.size, 1, r->warmup, NULL, &acc);
 	if (rc)
 		return rc;
 	rc = worker_enter_measured(w, 1);
 	if (rc)
 		return rc;
 	t0 = clock_start();
-	rc = ping_loop(w, &s, r, r->warmup + 1, r->count, r->samples, &acc);
+	rc = ring_ping(w, &s, r->pair.size, r->warmup + 1, r->count, r->samples, &acc);
 	t1 = clock_end();
 	if (rc)
 		return rc;
-	side_close(&s);
+	ring_side_close(&s);
 	r->out->acc[0] = acc;
 	r->out->t_begin = t0;
 	r->out->t_end = t1;
@@ -178,24 +189,24 @@ static int pp_ping(struct worker *w, void *arg)
 static int pp_pong(struct worker *w, void *arg)
 {
 	const struct pp_run *r = arg;
-	struct pp_side s;
+	struct ring_side s;
 	uint64_t acc = 0;
 	int rc;
 
-	rc = side_open(w, r, &s, r->ba.path, r->ab.path);
+	rc = ring_side_open(w, &r->pair, false, &s);
 	if (rc)
 		return rc;
 	worker_barrier(w, 0);
-	rc = pong_loop(w, &s, r, 1, r->warmup, &acc);
+	rc = ring_pong(w, &s, r->pair.size, 1, r->warmup, &acc);
 	if (rc)
 		return rc;
 	rc = worker_enter_measured(w, 1);
 	if (rc)
 		return rc;
-	rc = pong_loop(w, &s, r, r->warmup + 1, r->count, &acc);
+	rc = ring_pong(w, &s, r->pair.size, r->warmup + 1, r->count, &acc);
 	if (rc)
 		return rc;
-	side_close(&s);
+	ring_side_close(&s);
 	r->out->acc[1] = acc;
 	return 0;
 }
@@ -203,7 +214,6 @@ static int pp_pong(struct worker *w, void *arg)
 int pingpong_run(const struct bench_opts *o, const struct run_spec *spec, struct bench_result *res)
 {
 	size_t sbytes = spec->count * sizeof(uint64_t);
-	uint32_t max_record = spec->size ? spec->size : 8;
 	struct harness h;
 	struct pp_run r;
 	int rc = -1;
@@ -213,18 +223,15 @@ int pingpong_run(const struct bench_opts *o, const struct run_spec *spec, struct
 		return -1;
 	}
 	memset(&r, 0, sizeof(r));
-	r.size = spec->size;
 	r.warmup = spec->warmup;
 	r.count = spec->count;
-	r.mode = o->shared_pub ? SB_PUB_SHARED : SB_PUB_EXCLUSIVE;
 	r.samples = shared_alloc(sbytes);
 	r.out = shared_alloc(sizeof(*r.out));
 	if (!r.samples || !r.out) {
 		fprintf(stderr, "shmbus-bench: cannot map %zu bytes of shared memory: %s\n", sbytes, strerror(errno));
 		goto out;
 	}
-	if (bench_seg_create(&r.ab, "ab", o->ring_size, max_record, 4) < 0 ||
-	    bench_seg_create(&r.ba, "ba", o->ring_size, max_record, 4) < 0)
+	if (ring_pair_create(o, spec->size, &r.pair) < 0)
 		goto out;
 	if (harness_init(&h, 2, o->seccomp) < 0)
 		goto out;
@@ -240,8 +247,7 @@ int pingpong_run(const struct bench_opts *o, const struct run_spec *spec, struct
 		latency_finish(o, spec, r.samples, r.out->t_end - r.out->t_begin, res);
 	}
 out:
-	bench_seg_remove(&r.ab);
-	bench_seg_remove(&r.ba);
+	ring_pair_remove(&r.pair);
 	shared_free(r.samples, sbytes);
 	shared_free(r.out, sizeof(*r.out));
 	return rc;

@@ -54,7 +54,12 @@ int bench_seg_create(struct bench_seg *s, const char *tag, uint64_t ring_size, u
 
 void bench_seg_remove(struct bench_seg *s)
 {
-	if (s->path[0])
+	char subs[sizeof(s->path) + 8];
+
+	if (s->path[0]) {
 		unlink(s->path);
+		if (sb_seg_subs_path(subs, sizeof(subs), s->path))
+			unlink(subs); /* both files: leave no hugepage behind */
+	}
 	s->path[0] = '\0';
 }

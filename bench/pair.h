@@ -1,0 +1,66 @@
+/*
+ * pair.h - the two ping-pongs of shmbus-bench as building blocks: the limit
+ * (scenario_baseline.c) and the ring (scenario_pingpong.c), each split into
+ * what is set up before the fork and a loop of n round trips that a worker
+ * can run in blocks (internal header).
+ *
+ * A block of round trips numbered first .. first+n-1 on the ping side must
+ * meet the same block on the pong side: the two sides never exchange
+ * anything but the round trips themselves, so a scenario that interleaves
+ * blocks of both kinds (scenario_interleave.c) runs the same schedule on
+ * both sides.  Loops time each round trip into samples[k] when samples is
+ * not NULL and add the payload they read to *acc.
+ */
+#ifndef BENCH_PAIR_H
+#define BENCH_PAIR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bench.h"
+#include "sb_ring.h"
+#include "segment.h"
+#include "worker.h"
+
+/* ---- the limit: flags and payload in plain shared memory (--baseline) */
+
+struct limit_pair;
+
+/* Map the limit's memory for size bytes each way.  NULL on failure
+ * (message printed). */
+struct limit_pair *limit_pair_new(const struct bench_opts *o, uint32_t size);
+void limit_pair_free(struct limit_pair *lp);
+/* Return 0, or the counter of a round trip whose echo carried a wrong
+ * sequence number. */
+uint64_t limit_ping(const struct limit_pair *lp, uint64_t first, uint64_t n, uint64_t *samples, uint64_t *acc);
+uint64_t limit_pong(const struct limit_pair *lp, uint64_t first, uint64_t n, uint64_t *acc);
+
+/* ---- the ring: segment AB carries ping -> pong, BA the replies */
+
+struct ring_pair {
+	struct bench_seg ab, ba;
+	uint32_t size;
+	enum sb_ring_pub_mode mode;
+};
+
+/* One process's ends: publisher on one segment, tethered subscriber on the
+ * other. */
+struct ring_side {
+	struct sb_seg pub_seg, sub_seg;
+	struct sb_ring_pub pub;
+	struct sb_ring_sub sub;
+};
+
+/* Create both segments (before the fork).  Returns 0 or -1 (printed). */
+int ring_pair_create(const struct bench_opts *o, uint32_t size, struct ring_pair *rp);
+void ring_pair_remove(struct ring_pair *rp);
+/* In a worker: ping publishes on AB, pong on BA.  Returns 0 or the
+ * worker's failure. */
+int ring_side_open(struct worker *w, const struct ring_pair *rp, bool ping, struct ring_side *s);
+void ring_side_close(struct ring_side *s);
+/* Return 0 or the worker's failure (a wrong record, a ring error). */
+int ring_ping(struct worker *w, struct ring_side *s, uint32_t size, uint64_t first, uint64_t n, uint64_t *samples,
+	      uint64_t *acc);
+int ring_pong(struct worker *w, struct ring_side *s, uint32_t size, uint64_t first, uint64_t n, uint64_t *acc);
+
+#endif /* BENCH_PAIR_H */
