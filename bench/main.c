@@ -89,9 +89,10 @@ static void usage(FILE *f)
 		"  --rt                measuring processes run SCHED_FIFO (priority 50), like pinned\n"
 		"                      trading threads; each needs a core of its own\n"
 		"  --timeout SEC       time limit per run (default: derived from --count)\n"
-		"  --via-daemon        pingpong, compare: open the topics by name through a running\n"
-		"                      shmbusd and libshmbus instead of creating segments directly;\n"
-		"                      compare pairs it with the raw-ring pingpong and the limit\n"
+		"  --via-daemon        pingpong, compare, interleave: open the topics by name\n"
+		"                      through a running shmbusd and libshmbus instead of creating\n"
+		"                      segments directly; compare pairs it with the raw-ring\n"
+		"                      pingpong and the limit, interleave with the raw ring\n"
 		"  --socket PATH       shmbusd's socket (default: $SHMBUS_SOCKET, else the library's\n"
 		"                      default path)\n"
 		"\n"
@@ -458,8 +459,8 @@ int main(int argc, char **argv)
 		memcpy(o.sizes, s->default_sizes, sizeof(o.sizes));
 		o.nsizes = s->n_default_sizes;
 	}
-	if (o.via_daemon && s->fn != scenario_pingpong && s->fn != scenario_compare) {
-		fprintf(stderr, "shmbus-bench: --via-daemon applies to pingpong and compare only\n");
+	if (o.via_daemon && s->fn != scenario_pingpong && s->fn != scenario_compare && s->fn != scenario_interleave) {
+		fprintf(stderr, "shmbus-bench: --via-daemon applies to pingpong, compare and interleave only\n");
 		return 2;
 	}
 	if (check_sizes(&o, s) < 0)

@@ -17,6 +17,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <shmbus/shmbus.h>
+
 #include "bench.h"
 #include "sb_ring.h"
 #include "segment.h"
@@ -62,5 +64,31 @@ void ring_side_close(struct ring_side *s);
 int ring_ping(struct worker *w, struct ring_side *s, uint32_t size, uint64_t first, uint64_t n, uint64_t *samples,
 	      uint64_t *acc);
 int ring_pong(struct worker *w, struct ring_side *s, uint32_t size, uint64_t first, uint64_t n, uint64_t *acc);
+
+/* ---- through shmbusd and libshmbus: topics by name (--via-daemon) */
+
+struct daemon_pair {
+	char socket[BENCH_PATH_MAX];
+	char ab[SB_TOPIC_MAX + 1], ba[SB_TOPIC_MAX + 1];
+	uint32_t size;
+};
+
+struct daemon_side {
+	sb_client_t *client;
+	sb_pub_t *pub;
+	sb_sub_t *sub;
+};
+
+/* Name both topics and create them in the running shmbusd with the run's
+ * parameters (before the fork).  Returns 0 or -1 (printed). */
+int daemon_pair_create(const struct bench_opts *o, uint32_t size, struct daemon_pair *dp);
+/* In a worker: connect and open (ping publishes on AB); *open_ticks gets
+ * the time connect + opens took.  The handles are never closed: the
+ * worker's exit ends its lease. */
+int daemon_side_open(struct worker *w, const struct daemon_pair *dp, bool ping, struct daemon_side *s,
+		     uint64_t *open_ticks);
+int daemon_ping(struct worker *w, struct daemon_side *s, uint32_t size, uint64_t first, uint64_t n,
+		uint64_t *samples, uint64_t *acc);
+int daemon_pong(struct worker *w, struct daemon_side *s, uint32_t size, uint64_t first, uint64_t n, uint64_t *acc);
 
 #endif /* BENCH_PAIR_H */

@@ -28,9 +28,9 @@
 #include <shmbus/shmbus.h>
 
 #include "clock.h"
+#include "pair.h"
 #include "payload.h"
 #include "scenario.h"
-#include "segment.h"
 
 #define OPEN_RETRY_MS 5000
 
@@ -42,19 +42,11 @@ struct dp_shared {
 };
 
 struct dp_run {
-	char socket[BENCH_PATH_MAX];
-	char ab[SB_TOPIC_MAX + 1], ba[SB_TOPIC_MAX + 1];
-	uint32_t size;
+	struct daemon_pair pair;
 	uint64_t warmup;
 	uint64_t count;
 	uint64_t *samples;       /* count entries, MAP_SHARED */
 	struct dp_shared *out;   /* MAP_SHARED */
-};
-
-struct dp_side {
-	sb_client_t *client;
-	sb_pub_t *pub;
-	sb_sub_t *sub;
 };
 
 /* Open a publisher, retrying while a dead predecessor still holds it
@@ -70,10 +62,11 @@ sb_pub_t *daemon_pub_open_retry(sb_client_t *c, const char *topic, const struct 
 	}
 }
 
-static int side_open(struct worker *w, const struct dp_run *r, struct dp_side *s, const char *pub_topic,
-		     const char *sub_topic, uint64_t *open_ticks)
+int daemon_side_open(struct worker *w, const struct daemon_pair *dp, bool ping, struct daemon_side *s,
+		     uint64_t *open_ticks)
 {
-	struct sb_client_opts co = { .socket_path = r->socket, .name = "shmbus-bench" };
+	const char *pub_topic = ping ? dp->ab : dp->ba, *sub_topic = ping ? dp->ba : dp->ab;
+	struct sb_client_opts co = { .socket_path = dp->socket, .name = "shmbus-bench" };
 	struct sb_pub_opts po = { .mode = SB_PUBLISH_EXCLUSIVE, .create = NULL };
 	struct sb_sub_opts so = { .mode = SB_TETHERED, .start = SB_FROM_LATEST, .wait = SB_SPIN };
 	uint64_t t0 = clock_start();
@@ -90,7 +83,7 @@ static int side_open(struct worker *w, const struct dp_run *r, struct dp_side *s
 		s->sub = sb_sub_open(s->client, sub_topic, &so);
 	}
 	if (!s->sub)
-		return worker_fail(w, "via daemon %s: %s: %s: %s", r->socket, what, strerror(errno), sb_last_error());
+		return worker_fail(w, "via daemon %s: %s: %s: %s", dp->socket, what, strerror(errno), sb_last_error());
 	*open_ticks = clock_end() - t0;
 	return 0;
 }
@@ -135,8 +128,8 @@ static inline bool trip_ok(const struct sb_msg *m, uint32_t size, uint64_t seq, 
 	return m->len == size && m->lost == 0 && (size < 8 || seq == c);
 }
 
-static int ping_loop(struct worker *w, struct dp_side *s, const struct dp_run *r, uint64_t first, uint64_t n,
-		     uint64_t *samples, uint64_t *acc)
+int daemon_ping(struct worker *w, struct daemon_side *s, uint32_t size, uint64_t first, uint64_t n,
+		uint64_t *samples, uint64_t *acc)
 {
 	for (uint64_t k = 0; k < n; k++) {
 		uint64_t c = first + k, seq = 0, t0, t1;
@@ -144,31 +137,30 @@ static int ping_loop(struct worker *w, struct dp_side *s, const struct dp_run *r
 		int rc;
 
 		t0 = clock_start();
-		rc = send_one(s->pub, r->size, c);
+		rc = send_one(s->pub, size, c);
 		if (rc == 0)
 			rc = recv_one(s->sub, acc, &m, &seq);
 		t1 = clock_end();
-		if (__builtin_expect(rc < 0 || !trip_ok(&m, r->size, seq, c), 0))
-			return bad_trip(w, "round trip", c, rc, &m, r->size, seq);
+		if (__builtin_expect(rc < 0 || !trip_ok(&m, size, seq, c), 0))
+			return bad_trip(w, "round trip", c, rc, &m, size, seq);
 		if (samples)
 			samples[k] = t1 - t0;
 	}
 	return 0;
 }
 
-static int pong_loop(struct worker *w, struct dp_side *s, const struct dp_run *r, uint64_t first, uint64_t n,
-		     uint64_t *acc)
+int daemon_pong(struct worker *w, struct daemon_side *s, uint32_t size, uint64_t first, uint64_t n, uint64_t *acc)
 {
 	for (uint64_t k = 0; k < n; k++) {
 		uint64_t c = first + k, seq = 0;
 		struct sb_msg m = { 0 };
 		int rc = recv_one(s->sub, acc, &m, &seq);
 
-		if (__builtin_expect(rc < 0 || !trip_ok(&m, r->size, seq, c), 0))
-			return bad_trip(w, "message", c, rc, &m, r->size, seq);
-		rc = send_one(s->pub, r->size, c);
+		if (__builtin_expect(rc < 0 || !trip_ok(&m, size, seq, c), 0))
+			return bad_trip(w, "message", c, rc, &m, size, seq);
+		rc = send_one(s->pub, size, c);
 		if (__builtin_expect(rc < 0, 0))
-			return bad_trip(w, "reply", c, rc, &m, r->size, seq);
+			return bad_trip(w, "reply", c, rc, &m, size, seq);
 	}
 	return 0;
 }
@@ -176,22 +168,22 @@ static int pong_loop(struct worker *w, struct dp_side *s, const struct dp_run *r
 static int dp_ping(struct worker *w, void *arg)
 {
 	const struct dp_run *r = arg;
-	struct dp_side s;
+	struct daemon_side s;
 	uint64_t acc = 0, t0, t1;
 	int rc;
 
-	rc = side_open(w, r, &s, r->ab, r->ba, &r->out->open_ticks[0]);
+	rc = daemon_side_open(w, &r->pair, true, &s, &r->out->open_ticks[0]);
 	if (rc)
 		return rc;
 	worker_barrier(w, 0); /* both subscribers attached before the first record */
-	rc = ping_loop(w, &s, r, 1, r->warmup, NULL, &acc);
+	rc = daemon_ping(w, &s, r->pair.size, 1, r->warmup, NULL, &acc);
 	if (rc)
 		return rc;
 	rc = worker_enter_measured(w, 1);
 	if (rc)
 		return rc;
 	t0 = clock_start();
-	rc = ping_loop(w, &s, r, r->warmup + 1, r->count, r->samples, &acc);
+	rc = daemon_ping(w, &s, r->pair.size, r->warmup + 1, r->count, r->samples, &acc);
 	t1 = clock_end();
 	if (rc)
 		return rc;
@@ -204,21 +196,21 @@ static int dp_ping(struct worker *w, void *arg)
 static int dp_pong(struct worker *w, void *arg)
 {
 	const struct dp_run *r = arg;
-	struct dp_side s;
+	struct daemon_side s;
 	uint64_t acc = 0;
 	int rc;
 
-	rc = side_open(w, r, &s, r->ba, r->ab, &r->out->open_ticks[1]);
+	rc = daemon_side_open(w, &r->pair, false, &s, &r->out->open_ticks[1]);
 	if (rc)
 		return rc;
 	worker_barrier(w, 0);
-	rc = pong_loop(w, &s, r, 1, r->warmup, &acc);
+	rc = daemon_pong(w, &s, r->pair.size, 1, r->warmup, &acc);
 	if (rc)
 		return rc;
 	rc = worker_enter_measured(w, 1);
 	if (rc)
 		return rc;
-	rc = pong_loop(w, &s, r, r->warmup + 1, r->count, &acc);
+	rc = daemon_pong(w, &s, r->pair.size, r->warmup + 1, r->count, &acc);
 	if (rc)
 		return rc;
 	r->out->acc[1] = acc;
@@ -226,7 +218,7 @@ static int dp_pong(struct worker *w, void *arg)
 }
 
 /* Create both topics with this run's parameters (no-op if they exist). */
-static int topics_create(const struct bench_opts *o, const struct dp_run *r)
+static int topics_create(const struct bench_opts *o, const struct daemon_pair *r)
 {
 	struct sb_client_opts co = { .socket_path = r->socket, .name = "shmbus-bench" };
 	struct sb_topic_opts to = {
@@ -260,6 +252,16 @@ static int topics_create(const struct bench_opts *o, const struct dp_run *r)
 	return rc;
 }
 
+int daemon_pair_create(const struct bench_opts *o, uint32_t size, struct daemon_pair *dp)
+{
+	memset(dp, 0, sizeof(*dp));
+	daemon_socket(o, dp->socket, sizeof(dp->socket));
+	snprintf(dp->ab, sizeof(dp->ab), "sbbench.%ld.%u.ab", (long)getpid(), size);
+	snprintf(dp->ba, sizeof(dp->ba), "sbbench.%ld.%u.ba", (long)getpid(), size);
+	dp->size = size;
+	return topics_create(o, dp);
+}
+
 const char *daemon_socket(const struct bench_opts *o, char *buf, size_t len)
 {
 	if (o->socket)
@@ -281,10 +283,6 @@ int daemon_run(const struct bench_opts *o, const struct run_spec *spec, struct b
 		return -1;
 	}
 	memset(&r, 0, sizeof(r));
-	daemon_socket(o, r.socket, sizeof(r.socket));
-	snprintf(r.ab, sizeof(r.ab), "sbbench.%ld.%u.ab", (long)getpid(), spec->size);
-	snprintf(r.ba, sizeof(r.ba), "sbbench.%ld.%u.ba", (long)getpid(), spec->size);
-	r.size = spec->size;
 	r.warmup = spec->warmup;
 	r.count = spec->count;
 	r.samples = shared_alloc(sbytes);
@@ -293,7 +291,7 @@ int daemon_run(const struct bench_opts *o, const struct run_spec *spec, struct b
 		fprintf(stderr, "shmbus-bench: cannot map %zu bytes of shared memory: %s\n", sbytes, strerror(errno));
 		goto out;
 	}
-	if (topics_create(o, &r) < 0)
+	if (daemon_pair_create(o, spec->size, &r.pair) < 0)
 		goto out;
 	if (harness_init(&h, 2, o->seccomp) < 0)
 		goto out;
