@@ -55,6 +55,12 @@ int scenario_compare(const struct bench_opts *o);
 /* The limit and the ring ping-pong in alternating blocks, same processes
  * (scenario_interleave.c). */
 int scenario_interleave(const struct bench_opts *o);
+/* One interleaved measurement of count round trips of each kind (A: the
+ * limit, B: the ring; via_daemon: A the raw ring, B the daemon path),
+ * reported (with the per-window table if windows); *m50, *m999: the median
+ * per-window ratios B / A.  Returns 0 or -1. */
+int interleave_measure(const struct bench_opts *o, uint32_t size, bool via_daemon, uint64_t count, bool windows,
+		       double *m50, double *m999);
 /* The ring's calls on one core, publisher and subscriber in one process
  * (scenario_opcost.c). */
 int scenario_opcost(const struct bench_opts *o);

@@ -360,6 +360,27 @@ out:
 	return rc;
 }
 
+/* The rounds above pair runs seconds apart; the same ratios measured in
+ * alternating millisecond blocks of the same two processes
+ * (scenario_interleave.c), which no placement move can split. */
+static int interleaved_check(const struct bench_opts *o)
+{
+	FILE *out = bench_out(o);
+	uint64_t n = o->count_given ? o->count : CMP_DEFAULT_PER_ROUND;
+
+	fprintf(out, "interleaved check: the same ratios from alternating blocks of %u round trips in one pair of "
+		     "processes (%llu of each kind)\n", o->block, (unsigned long long)n);
+	for (unsigned i = 0; i < o->nsizes; i++) {
+		double m50, m999;
+
+		if (interleave_measure(o, o->sizes[i], false, n, false, &m50, &m999) < 0)
+			return -1;
+		if (o->via_daemon && interleave_measure(o, o->sizes[i], true, n, false, &m50, &m999) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* 64 B one-way throughput, shmbus against iceoryx (issue 3: >= 20x). */
 static int compare_throughput(const struct bench_opts *o, const struct compare_subject *subj, unsigned ns)
 {
@@ -412,6 +433,8 @@ int scenario_compare(const struct bench_opts *o)
 	for (unsigned i = 0; i < o->nsizes; i++)
 		if (compare_size(o, subj, ns, o->sizes[i], per_round) < 0)
 			return -1;
+	if (interleaved_check(o) < 0)
+		return -1;
 	for (unsigned i = 0; i < o->nsizes; i++)
 		if (o->sizes[i] == 64 && compare_throughput(o, subj, ns) < 0)
 			return -1;

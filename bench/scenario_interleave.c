@@ -48,6 +48,7 @@ struct il_run {
 	uint64_t *s_a;         /* pairs * block samples each, MAP_SHARED */
 	uint64_t *s_b;
 	uint64_t *acc;         /* [2], MAP_SHARED: payload sums, so the reads stay */
+	bool windows;          /* print the per-window table */
 };
 
 /* Pair p runs kind A first when p is even. */
@@ -172,7 +173,8 @@ static uint64_t sum(const uint64_t *v, uint64_t n)
 	return t;
 }
 
-static int report(const struct bench_opts *o, const struct il_run *r, const struct harness_disturbance *dist)
+static int report(const struct bench_opts *o, const struct il_run *r, const struct harness_disturbance *dist,
+		  double *m50_out, double *m999_out)
 {
 	FILE *out = bench_out(o);
 	uint64_t n = r->pairs * r->block;
@@ -189,19 +191,24 @@ static int report(const struct bench_opts *o, const struct il_run *r, const stru
 		fprintf(stderr, "shmbus-bench: interleave: no memory for the windows\n");
 		return -1;
 	}
-	fprintf(out, "window %10s %11s %10s %11s  ratio p50  ratio p99.9\n", "A p50", "A p99.9", "B p50", "B p99.9");
+	if (r->windows)
+		fprintf(out, "window %10s %11s %10s %11s  ratio p50  ratio p99.9\n", "A p50", "A p99.9", "B p50",
+			"B p99.9");
 	for (unsigned i = 0; i < nw; i++) {
 		struct il_window wd;
 
 		window_stats(r, per_window, i, scratch, &wd);
 		r50[i] = wd.r50;
 		r999[i] = wd.r999;
-		fprintf(out, "%6u %10.0f %11.0f %10.0f %11.0f %10.3f %12.3f\n", i + 1, wd.a.p50_ns, wd.a.p999_ns,
+		if (r->windows)
+			fprintf(out, "%6u %10.0f %11.0f %10.0f %11.0f %10.3f %12.3f\n", i + 1, wd.a.p50_ns, wd.a.p999_ns,
 			wd.b.p50_ns, wd.b.p999_ns, wd.r50, wd.r999);
 	}
 	free(scratch);
 	m50 = stats_median(r50, nw);
 	m999 = stats_median(r999, nw);
+	*m50_out = m50;
+	*m999_out = m999;
 
 	memset(&ra, 0, sizeof(ra));
 	memset(&rb, 0, sizeof(rb));
@@ -232,7 +239,8 @@ static int report(const struct bench_opts *o, const struct il_run *r, const stru
 	return 0;
 }
 
-static int interleave_size(const struct bench_opts *o, uint32_t size)
+int interleave_measure(const struct bench_opts *o, uint32_t size, bool via_daemon, uint64_t count, bool windows,
+		       double *m50, double *m999)
 {
 	struct il_run r;
 	struct harness h;
@@ -241,13 +249,14 @@ static int interleave_size(const struct bench_opts *o, uint32_t size)
 	int rc = -1;
 
 	memset(&r, 0, sizeof(r));
-	r.via_daemon = o->via_daemon;
+	r.via_daemon = via_daemon;
+	r.windows = windows;
 	r.name_a = r.via_daemon ? "pingpong" : baseline_name(o->baseline);
 	r.name_b = r.via_daemon ? "pingpong-daemon" : "pingpong";
 	r.size = size;
 	r.warmup = o->warmup;
 	r.block = o->block;
-	r.pairs = o->count / o->block;
+	r.pairs = count / o->block;
 	if (r.pairs == 0)
 		r.pairs = 1;
 	sbytes = r.pairs * r.block * sizeof(uint64_t);
@@ -273,7 +282,7 @@ static int interleave_size(const struct bench_opts *o, uint32_t size)
 	dist = harness_disturbance(&h);
 	harness_fini(&h);
 	if (rc == 0)
-		rc = report(o, &r, &dist);
+		rc = report(o, &r, &dist, m50, m999);
 out:
 	ring_pair_remove(&r.ring);
 	limit_pair_free(r.lim);
@@ -297,7 +306,9 @@ int scenario_interleave(const struct bench_opts *o)
 		o->block);
 	for (unsigned i = 0; i < o->nsizes; i++) {
 		fprintf(out, "\nat %u-byte payload each way:\n", o->sizes[i]);
-		if (interleave_size(o, o->sizes[i]) < 0)
+		double m50, m999;
+
+		if (interleave_measure(o, o->sizes[i], o->via_daemon, o->count, true, &m50, &m999) < 0)
 			return -1;
 	}
 	report_syscalls(o);
