@@ -624,10 +624,13 @@ int sb_seg_unlink(struct sb_seg *seg)
 
 	if (!seg || seg->path[0] == '\0' || !sb_seg_subs_path(subs_path, sizeof(subs_path), seg->path))
 		return sbi_error(SB_EINVAL, "segment has no known path");
+	/* The subscriber file first: while the segment file (the name's lock,
+	 * see create_in) still exists nobody can create a new topic of this
+	 * name, so this unlink can only ever remove our own subscriber file. */
+	if (unlink(subs_path) != 0 && errno != ENOENT)
+		return sbi_error(SB_EIO, "unlink %s: %s", subs_path, strerror(errno));
 	if (unlink(seg->path) != 0)
 		return sbi_error(errno == ENOENT ? SB_ENOENT : SB_EIO, "unlink %s: %s", seg->path,
 				 strerror(errno));
-	if (unlink(subs_path) != 0 && errno != ENOENT)
-		return sbi_error(SB_EIO, "unlink %s: %s", subs_path, strerror(errno));
 	return SB_OK;
 }

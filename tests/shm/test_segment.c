@@ -496,8 +496,8 @@ static void test_segment_subscriber_fd_is_read_only(void **state)
 	tu_seg_free(&seg);
 }
 
-/* A subscriber file left without its segment file (a crash between the
- * two unlinks, say) does not block the topic's name: create replaces it
+/* A subscriber file left without its segment file (a creator that died
+ * while cleaning up, say) does not block the topic's name: create replaces it
  * with a new file instead of truncating one a process may still map. */
 static void test_segment_create_replaces_leftover_subscriber_file(void **state)
 {
