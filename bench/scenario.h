@@ -57,10 +57,15 @@ int scenario_compare(const struct bench_opts *o);
 int scenario_interleave(const struct bench_opts *o);
 /* One interleaved measurement of count round trips of each kind (A: the
  * limit, B: the ring; via_daemon: A the raw ring, B the daemon path),
- * reported (with the per-window table if windows); *m50, *m999: the median
- * per-window ratios B / A.  Returns 0 or -1. */
-int interleave_measure(const struct bench_opts *o, uint32_t size, bool via_daemon, uint64_t count, bool windows,
-		       double *m50, double *m999);
+ * reported with its median per-window ratios B / A (and the per-window
+ * table if windows).  Returns 0 or -1. */
+int interleave_measure(const struct bench_opts *o, uint32_t size, bool via_daemon, uint64_t count, bool windows);
+
+/* Issue 2's targets for the ring against the limit at this size (0: none):
+ * p50 <= 1.10x at 64 B, 1.30x at 1 KiB; p99.9 <= 2x at 64 B. */
+void bench_ring_targets(uint32_t size, double *p50, double *p999);
+/* Issue 3's target for the daemon path against the raw ring, p50 and p99.9. */
+#define BENCH_DAEMON_TARGET 1.05
 /* The ring's calls on one core, publisher and subscriber in one process
  * (scenario_opcost.c). */
 int scenario_opcost(const struct bench_opts *o);

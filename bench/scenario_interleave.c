@@ -173,8 +173,16 @@ static uint64_t sum(const uint64_t *v, uint64_t n)
 	return t;
 }
 
-static int report(const struct bench_opts *o, const struct il_run *r, const struct harness_disturbance *dist,
-		  double *m50_out, double *m999_out)
+/* " (issue N: <= Tx: met)" for a ratio with a target, "" without (t 0). */
+static const char *verdict(char *buf, size_t len, int issue, double ratio, double t)
+{
+	if (t <= 0)
+		return "";
+	snprintf(buf, len, " (issue %d: <= %.2fx: %s)", issue, t, ratio <= t ? "met" : "MISSED");
+	return buf;
+}
+
+static int report(const struct bench_opts *o, const struct il_run *r, const struct harness_disturbance *dist)
 {
 	FILE *out = bench_out(o);
 	uint64_t n = r->pairs * r->block;
@@ -183,9 +191,10 @@ static int report(const struct bench_opts *o, const struct il_run *r, const stru
 	uint64_t *scratch = malloc(per_window * sizeof(*scratch));
 	double r50[IL_WINDOWS], r999[IL_WINDOWS], m50, m999;
 	struct bench_result ra, rb;
-	double t50 = r->via_daemon ? 1.05 : r->size >= 1024 ? 1.30 : 1.10, t999 = r->via_daemon ? 1.05 : 2.0;
+	double t50 = BENCH_DAEMON_TARGET, t999 = BENCH_DAEMON_TARGET;
 	struct run_spec spec = { .size = r->size, .count = n, .warmup = r->warmup };
-	char extra[160];
+	char extra[160], v50[48], v999[48];
+	int issue = r->via_daemon ? 3 : 2;
 
 	if (!scratch) {
 		fprintf(stderr, "shmbus-bench: interleave: no memory for the windows\n");
@@ -207,8 +216,8 @@ static int report(const struct bench_opts *o, const struct il_run *r, const stru
 	free(scratch);
 	m50 = stats_median(r50, nw);
 	m999 = stats_median(r999, nw);
-	*m50_out = m50;
-	*m999_out = m999;
+	if (!r->via_daemon)
+		bench_ring_targets(r->size, &t50, &t999);
 
 	memset(&ra, 0, sizeof(ra));
 	memset(&rb, 0, sizeof(rb));
@@ -224,10 +233,9 @@ static int report(const struct bench_opts *o, const struct il_run *r, const stru
 	report_latency_row(o, &ra);
 	report_latency_row(o, &rb);
 	report_disturbance(o, &rb);
-	fprintf(out, "median of %u windows at %u B: %s / %s p50 %.3fx (issue %d: <= %.2fx: %s), p99.9 %.3fx "
-		     "(<= %.2fx: %s)\n\n",
-		nw, r->size, r->name_b, r->name_a, m50, r->via_daemon ? 3 : 2, t50, m50 <= t50 ? "met" : "MISSED",
-		m999, t999, m999 <= t999 ? "met" : "MISSED");
+	fprintf(out, "median of %u windows at %u B: %s / %s p50 %.3fx%s, p99.9 %.3fx%s\n\n", nw, r->size, r->name_b,
+		r->name_a, m50, verdict(v50, sizeof(v50), issue, m50, t50), m999,
+		verdict(v999, sizeof(v999), issue, m999, t999));
 	snprintf(extra, sizeof(extra), ",\"ratio_p50\":%.4f,\"ratio_p999\":%.4f,\"windows\":%u,\"block\":%llu", m50,
 		 m999, nw, (unsigned long long)r->block);
 	if (o->json) {
@@ -239,8 +247,7 @@ static int report(const struct bench_opts *o, const struct il_run *r, const stru
 	return 0;
 }
 
-int interleave_measure(const struct bench_opts *o, uint32_t size, bool via_daemon, uint64_t count, bool windows,
-		       double *m50, double *m999)
+int interleave_measure(const struct bench_opts *o, uint32_t size, bool via_daemon, uint64_t count, bool windows)
 {
 	struct il_run r;
 	struct harness h;
@@ -282,7 +289,7 @@ int interleave_measure(const struct bench_opts *o, uint32_t size, bool via_daemo
 	dist = harness_disturbance(&h);
 	harness_fini(&h);
 	if (rc == 0)
-		rc = report(o, &r, &dist, m50, m999);
+		rc = report(o, &r, &dist);
 out:
 	ring_pair_remove(&r.ring);
 	limit_pair_free(r.lim);
@@ -306,9 +313,7 @@ int scenario_interleave(const struct bench_opts *o)
 		o->block);
 	for (unsigned i = 0; i < o->nsizes; i++) {
 		fprintf(out, "\nat %u-byte payload each way:\n", o->sizes[i]);
-		double m50, m999;
-
-		if (interleave_measure(o, o->sizes[i], o->via_daemon, o->count, true, &m50, &m999) < 0)
+		if (interleave_measure(o, o->sizes[i], o->via_daemon, o->count, true) < 0)
 			return -1;
 	}
 	report_syscalls(o);
