@@ -109,13 +109,15 @@ static struct sbd_topic *alloc_topic(void)
 }
 
 /* Move an invalid segment file aside, with its subscriber file if there is
- * one, so that the name is free and the evidence kept.  Returns 0 or
- * SB_EIO (the segment file could not be renamed). */
-static int quarantine(const char *path, const char *why)
+ * one, so that the name is free and the evidence kept; the reason logged is
+ * sb_last_error() at the call.  Returns 0 or SB_EIO (the segment file could
+ * not be renamed). */
+static int quarantine(const char *path)
 {
-	char aside[600], subs[520], subs_aside[600];
+	char aside[600], subs[520], subs_aside[600], why[256];
 	long long now = (long long)time(NULL);
 
+	snprintf(why, sizeof(why), "%s", sb_last_error()); /* before anything overwrites it */
 	snprintf(aside, sizeof(aside), "%s.quarantine-%lld", path, now);
 	if (rename(path, aside) != 0) {
 		int rc = sbi_error(SB_EIO, "rename %s: %s", path, strerror(errno));
@@ -195,7 +197,7 @@ static int create_segment(struct sbd *d, const struct sbd_topic_cfg *c, struct s
  * create again) or a negative code. */
 static int adopt_or_quarantine(struct sbd *d, const char *name, struct sb_seg *seg)
 {
-	char path[512], why[256];
+	char path[512];
 	int rc;
 
 	snprintf(path, sizeof(path), "%s/%s", d->dir, name);
@@ -210,8 +212,7 @@ static int adopt_or_quarantine(struct sbd *d, const char *name, struct sb_seg *s
 	} else if (rc != SB_ECORRUPT && rc != SB_EVERSION) {
 		return rc;
 	}
-	snprintf(why, sizeof(why), "%s", sb_last_error());
-	rc = quarantine(path, why);
+	rc = quarantine(path);
 	return rc < 0 ? rc : 1;
 }
 
@@ -393,11 +394,8 @@ static void adopt_file(struct sbd *d, const char *name)
 		sb_seg_close(&t->seg);
 	}
 	if (rc < 0) {
-		char why[256];
-
 		free_topic(t);
-		snprintf(why, sizeof(why), "%s", sb_last_error());
-		quarantine(path, why);
+		quarantine(path);
 		return;
 	}
 	t->cfg = conf ? *conf : d->cfg.defaults;

@@ -198,13 +198,28 @@ const char *sb_seg_default_dir(bool *is_hugetlbfs)
 	return SB_SHM_DIR;
 }
 
+/* The code for a failed open/create/statfs: the errors a caller can act
+ * on keep their meaning, anything else is an I/O error. */
+static int code_of_errno(int err)
+{
+	switch (err) {
+	case ENOENT: return SB_ENOENT;
+	case EEXIST: return SB_EEXIST;
+	case EACCES:
+	case EPERM: return SB_EACCES;
+	default: return SB_EIO;
+	}
+}
+
 static int dir_page_size(const char *dir, uint64_t *page, uint64_t *free_bytes, bool *huge)
 {
 	struct statfs sf;
 
-	if (statfs(dir, &sf) != 0)
-		return sbi_error(errno == ENOENT ? SB_ENOENT : (errno == EACCES || errno == EPERM) ? SB_EACCES : SB_EIO,
-				 "segment directory %s: %s", dir, strerror(errno));
+	if (statfs(dir, &sf) != 0) {
+		int err = errno;
+
+		return sbi_error(code_of_errno(err), "segment directory %s: %s", dir, strerror(err));
+	}
 	*huge = (unsigned long)sf.f_type == (unsigned long)HUGETLBFS_MAGIC;
 	*page = *huge ? (uint64_t)sf.f_bsize : SB_SMALL_PAGE;
 	/* A hugetlbfs mount without a size= limit reports 0 blocks: its limit is
@@ -267,7 +282,7 @@ static int create_errno(const char *path, int err)
 		return sbi_error(SB_EEXIST, "segment %s already exists", path);
 	if (err == ENOENT)
 		return sbi_error(SB_ENOENT, "create %s: directory does not exist", path);
-	return sbi_error(err == EACCES || err == EPERM ? SB_EACCES : SB_EIO, "create %s: %s", path, strerror(err));
+	return sbi_error(code_of_errno(err), "create %s: %s", path, strerror(err));
 }
 
 /* Size and map one new file read-write, pre-faulted: MAP_POPULATE makes
@@ -399,7 +414,7 @@ int sb_seg_create(const struct sb_seg_params *params, struct sb_seg *seg)
 int sb_seg_validate(const struct sb_seg_hdr *hdr, uint64_t file_size)
 {
 	uint32_t version;
-	uint64_t page, min_data_off;
+	uint64_t page, min_data_off, subs_size;
 
 	if (!hdr)
 		return sbi_error(SB_EINVAL, "no header");
@@ -456,10 +471,10 @@ int sb_seg_validate(const struct sb_seg_hdr *hdr, uint64_t file_size)
 		return sbi_error(SB_ECORRUPT, "data offset %llu / size %llu overlap or leave the %llu-byte file",
 				 (unsigned long long)hdr->data_off, (unsigned long long)hdr->data_size,
 				 (unsigned long long)file_size);
-	if (hdr->subs_size != round_up(subs_bytes(hdr->max_subs), page))
+	subs_size = round_up(subs_bytes(hdr->max_subs), page);
+	if (hdr->subs_size != subs_size)
 		return sbi_error(SB_ECORRUPT, "subscriber file size %llu (expected %llu for %u slots)",
-				 (unsigned long long)hdr->subs_size,
-				 (unsigned long long)round_up(subs_bytes(hdr->max_subs), page), hdr->max_subs);
+				 (unsigned long long)hdr->subs_size, (unsigned long long)subs_size, hdr->max_subs);
 	return SB_OK;
 }
 
@@ -561,9 +576,7 @@ fail:
 
 static int open_errno(const char *what, const char *path, int err)
 {
-	int rc = err == ENOENT ? SB_ENOENT : (err == EACCES || err == EPERM) ? SB_EACCES : SB_EIO;
-
-	return sbi_error(rc, "open %s %s: %s", what, path, strerror(err));
+	return sbi_error(code_of_errno(err), "open %s %s: %s", what, path, strerror(err));
 }
 
 int sb_seg_open_path(const char *path, enum sb_seg_access access, struct sb_seg *seg)
