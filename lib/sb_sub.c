@@ -121,7 +121,7 @@ static void msg_from_view(struct sb_msg *m, const struct sb_ring_view *v)
 }
 
 /* Several messages: the batch walk, out of line so that the one-message
- * path of sb_sub_read needs neither its stack frame nor saved registers. */
+ * path of sb_sub_read does not carry its 2.5 KiB stack frame. */
 static __attribute__((noinline)) int read_batch(sb_sub_t *s, struct sb_msg *msgs, unsigned max)
 {
 	struct sb_ring_view v[READ_MAX];
@@ -156,7 +156,8 @@ int sb_sub_read(sb_sub_t *s, struct sb_msg *msgs, unsigned max)
 	if (max != 1)
 		return max == 0 ? SB_EINVAL : read_batch(s, msgs, max);
 	/* One message: the ring's single-record path, with its general path
-	 * reached by a tail call so that this one keeps no saved registers. */
+	 * reached by a tail call, so that no view has to outlive a call and
+	 * this path needs no stack frame of its own. */
 	rc = sbi_peek_fast(&s->ring, &v);
 	if (sb_unlikely(rc == SBI_SLOW))
 		return read_one_slow(s, msgs);

@@ -488,14 +488,13 @@ int sb_ring_wait(struct sb_ring_sub *sub, uint64_t timeout_ns)
 	}
 }
 
-int sbi_doorbell_ring(struct sb_sub_area *subs)
+void sbi_doorbell_ring(struct sb_sub_area *subs)
 {
 	atomic_thread_fence(memory_order_seq_cst); /* handshake 2 */
 	if (atomic_load_explicit(&subs->sleepers, memory_order_relaxed) != 0) {
 		atomic_fetch_add_explicit(&subs->bell, 1, memory_order_release);
 		syscall(SYS_futex, &subs->bell, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 	}
-	return SB_OK;
 }
 
 /* ---------------------------------------------------------------- repair */

@@ -176,9 +176,7 @@ int sb_ring_repair(const struct sb_seg *seg, uint64_t stuck_tail);
 /* Slow paths of the inline functions below (not for direct use). */
 #define SBI_SLOW 1 /* sbi_peek_fast: the general path must decide */
 int sbi_pub_regate(struct sb_ring_pub *pub, uint64_t end);
-/* Returns SB_OK, so that a commit can end in a tail call to it (and its
- * fast path then needs no saved registers for the call). */
-int sbi_doorbell_ring(struct sb_sub_area *subs);
+void sbi_doorbell_ring(struct sb_sub_area *subs);
 /* The general paths behind the single-record fast paths, out of line so
  * that the fast paths need no saved registers and no stack frame. */
 int sbi_claim_slow(struct sb_ring_pub *pub, uint32_t len, void **payload);
@@ -491,7 +489,7 @@ static inline int sbi_commit_as(struct sb_ring_pub *pub, uint16_t type)
 	/* RELAXED: 'blocking' changes only when a blocking subscriber attaches
 	 * or leaves; see sbi_doorbell_ring for the handshake with sleepers. */
 	if (sb_unlikely(sb_load_relaxed(&pub->subs->blocking) != 0))
-		return sbi_doorbell_ring(pub->subs);
+		sbi_doorbell_ring(pub->subs);
 	return SB_OK;
 }
 
@@ -525,7 +523,7 @@ static inline int sb_ring_commit(struct sb_ring_pub *pub)
 		sb_store_relaxed(&slot->bytes, pub->bytes);
 		/* RELAXED: see sbi_commit_as. */
 		if (sb_unlikely(sb_load_relaxed(&subs->blocking) != 0))
-			return sbi_doorbell_ring(pub->subs);
+			sbi_doorbell_ring(pub->subs);
 		return SB_OK;
 	}
 	return sbi_commit_slow(pub);
