@@ -54,6 +54,7 @@ struct bench_opts {
 	bool selftest;         /* --selftest-seccomp */
 	bool rt;               /* --rt: measuring processes run SCHED_FIFO */
 	bool hist;
+	bool raw_percentiles;  /* --raw-percentiles: no interpolation within a clock step */
 	double timeout_s;      /* 0: derived from the work */
 	bool via_daemon;       /* --via-daemon: topics opened by name through shmbusd */
 	const char *socket;    /* --socket: shmbusd's socket (NULL: sb_default_socket_path) */

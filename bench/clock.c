@@ -5,6 +5,11 @@
  * pair is the tightest of a few attempts (the one whose TSC reads bracket the
  * clock_gettime call most closely), so a preemption between the two reads
  * cannot skew it.  100 ms bounds the error to well under 0.1 %.
+ *
+ * The resolution is the greatest common divisor of many differences between
+ * readings taken after busy waits of varying length: a counter that steps by
+ * q ticks only ever differs by multiples of q, while one that steps by 1
+ * yields coprime differences within a few readings.
  */
 #include "clock.h"
 
@@ -15,8 +20,10 @@
 #define CAL_NS       100000000LL /* calibration interval */
 #define PAIR_TRIES   16
 #define OVERHEAD_RUNS 4096
+#define STEP_READS   4096
 
 static double ticks_per_ns;
+static uint64_t step_ticks = 1;
 
 struct pair {
 	uint64_t tsc;
@@ -50,6 +57,37 @@ static struct pair tight_pair(void)
 	return best;
 }
 
+static uint64_t gcd_u64(uint64_t a, uint64_t b)
+{
+	while (b) {
+		uint64_t t = a % b;
+
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+static uint64_t measure_step(void)
+{
+	uint64_t g = 0, prev = clock_start();
+
+	for (unsigned i = 0; i < STEP_READS; i++) {
+		/* A wait of 0..60 pause instructions, so that the distances
+		 * between readings do not all share a factor by accident. */
+		for (unsigned k = (i * 7) % 61; k; k--)
+			__builtin_ia32_pause();
+		uint64_t t = clock_start();
+
+		if (t != prev)
+			g = gcd_u64(g, t - prev);
+		prev = t;
+		if (g == 1)
+			break;
+	}
+	return g ? g : 1;
+}
+
 int clock_calibrate(void)
 {
 	struct timespec nap = { 0, CAL_NS };
@@ -67,7 +105,13 @@ int clock_calibrate(void)
 		fprintf(stderr, "shmbus-bench: implausible TSC rate %.3f GHz\n", ticks_per_ns);
 		return -1;
 	}
+	step_ticks = measure_step();
 	return 0;
+}
+
+uint64_t clock_step_ticks(void)
+{
+	return step_ticks;
 }
 
 double clock_ticks_per_ns(void)

@@ -49,6 +49,12 @@ int clock_calibrate(void);
 /* TSC ticks per nanosecond (valid after clock_calibrate). */
 double clock_ticks_per_ns(void);
 
+/* The TSC's resolution in ticks (valid after clock_calibrate): the step by
+ * which readings advance.  1 on most Intel parts; some AMD parts and
+ * hypervisors advance the counter in coarse steps (26 ticks = 10 ns on the
+ * EPYC VMs here), which quantises every sample to that step. */
+uint64_t clock_step_ticks(void);
+
 /* Convert a tick count to nanoseconds. */
 double clock_ticks_to_ns(uint64_t ticks);
 

@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "report.h"
 #include "segment.h"
+#include "stats.h"
 #include "scenario.h"
 #include "sb_log.h"
 #include "sb_ring.h"
@@ -84,6 +85,8 @@ static void usage(FILE *f)
 		"  --json              one JSON object per result per line on stdout (tables go to stderr)\n"
 		"  --csv FILE          append one row per result to FILE\n"
 		"  --hist              print the latency histogram of all samples\n"
+		"  --raw-percentiles   plain nearest-rank percentiles even where the TSC advances in\n"
+		"                      coarse steps (default there: interpolated within the step)\n"
 		"  --no-seccomp        do not sandbox the measured loops (for strace cross-checks)\n"
 		"  --selftest-seccomp  make one system call where measuring starts: the run must fail\n"
 		"  --rt                measuring processes run SCHED_FIFO (priority 50), like pinned\n"
@@ -217,7 +220,7 @@ static int parse_sizes(struct bench_opts *o, const char *arg)
 enum {
 	OPT_CORES = 256, OPT_SIZE, OPT_COUNT, OPT_WARMUP, OPT_ROUNDS, OPT_RETRIES, OPT_RING,
 	OPT_ALIGN, OPT_SUBS, OPT_BATCH, OPT_BLOCK,
-	OPT_SHARED, OPT_BASELINE, OPT_JSON, OPT_CSV, OPT_HIST, OPT_NOSECCOMP, OPT_SELFTEST, OPT_RT, OPT_TIMEOUT, OPT_HELP,
+	OPT_SHARED, OPT_BASELINE, OPT_JSON, OPT_CSV, OPT_HIST, OPT_RAWPCT, OPT_NOSECCOMP, OPT_SELFTEST, OPT_RT, OPT_TIMEOUT, OPT_HELP,
 	OPT_VIA_DAEMON, OPT_SOCKET, OPT_CROSSHOST,
 };
 
@@ -238,6 +241,7 @@ static const struct option long_opts[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "csv", required_argument, NULL, OPT_CSV },
 	{ "hist", no_argument, NULL, OPT_HIST },
+	{ "raw-percentiles", no_argument, NULL, OPT_RAWPCT },
 	{ "no-seccomp", no_argument, NULL, OPT_NOSECCOMP },
 	{ "selftest-seccomp", no_argument, NULL, OPT_SELFTEST },
 	{ "rt", no_argument, NULL, OPT_RT },
@@ -336,6 +340,9 @@ static int parse_option(struct bench_opts *o, int c, const char *arg)
 		return 0;
 	case OPT_HIST:
 		o->hist = true;
+		return 0;
+	case OPT_RAWPCT:
+		o->raw_percentiles = true;
 		return 0;
 	case OPT_NOSECCOMP:
 		o->seccomp = false;
@@ -476,6 +483,7 @@ int main(int argc, char **argv)
 	sb_log_set_level(SB_LOG_ERR);
 	if (clock_calibrate() < 0)
 		return 1;
+	stats_set_step(o.raw_percentiles ? 1 : clock_step_ticks());
 	report_preamble(&o);
 	rc = s->fn(&o);
 	return rc == 0 ? 0 : rc == BENCH_SKIP ? BENCH_SKIP : 1;

@@ -53,6 +53,11 @@ void report_preamble(const struct bench_opts *o)
 	fprintf(out, "  clock     TSC %.4f GHz, calibrated against CLOCK_MONOTONIC over 100 ms; "
 		     "timer overhead %.1f ns, included in every sample\n",
 		clock_ticks_per_ns(), clock_ticks_to_ns(clock_overhead_ticks()));
+	if (clock_step_ticks() > 1)
+		fprintf(out, "  clock     resolution %.1f ns (the TSC advances %llu ticks at a time); percentiles %s\n",
+			clock_ticks_to_ns(clock_step_ticks()), (unsigned long long)clock_step_ticks(),
+			o->raw_percentiles ? "nearest-rank on the stepped samples (--raw-percentiles)"
+					   : "interpolated within a step (docs/benchmarks.md §3.2.1)");
 	fprintf(out, "  segments  %s (%s)\n", dir,
 		huge ? "hugetlbfs" : "tmpfs, 4 KiB pages: no writable hugetlbfs mount");
 	if (o->via_daemon) {

@@ -9,6 +9,7 @@
 #include "stats.h"
 
 #include <float.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,36 +61,77 @@ static void radix_sort(uint64_t *v, size_t n)
 	free(tmp);
 }
 
+static uint64_t step_ticks = 1;
+
+void stats_set_step(uint64_t ticks)
+{
+	step_ticks = ticks ? ticks : 1;
+}
+
+/* Index of the first sample >= v (lower) or > v (upper) in sorted s. */
+static size_t bound(const uint64_t *s, size_t n, uint64_t v, bool upper)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s[mid] < v || (upper && s[mid] == v))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /* Nearest rank: the smallest sample with at least p percent at or below it;
- * p in thousandths of a percent (99.99 % = 99990) so the rank is exact. */
-static double pct(const uint64_t *s, size_t n, uint64_t p_milli)
+ * p in thousandths of a percent (99.99 % = 99990) so the rank is exact.
+ * With a step q > 1 (see stats.h) the value is interpolated within the run
+ * of samples equal to it: a run [lo, hi) of value v covers v - q/2 .. v + q/2,
+ * and the percentile's real rank n * p sits at (rank - lo) / (hi - lo) of it. */
+static double pct(const uint64_t *s, size_t n, uint64_t p_milli, uint64_t q)
 {
 	uint64_t rank = ((uint64_t)n * p_milli + 99999) / 100000;
-	size_t idx = rank < 1 ? 0 : (size_t)rank - 1;
+	size_t idx = rank < 1 ? 0 : (size_t)rank - 1, lo, hi;
+	double at, frac;
 
 	if (idx >= n)
 		idx = n - 1;
-	return clock_ticks_to_ns(s[idx]);
+	if (q <= 1)
+		return clock_ticks_to_ns(s[idx]);
+	lo = bound(s, n, s[idx], false);
+	hi = bound(s, n, s[idx], true);
+	at = (double)n * (double)p_milli / 100000.0;
+	frac = (at - (double)lo) / (double)(hi - lo);
+	if (frac < 0)
+		frac = 0;
+	if (frac > 1)
+		frac = 1;
+	return ((double)s[idx] + (frac - 0.5) * (double)q) / clock_ticks_per_ns();
 }
 
 int stats_compute(uint64_t *ticks, size_t n, struct lat_stats *st)
 {
 	long double sum = 0;
+	uint64_t q = step_ticks;
 
 	memset(st, 0, sizeof(*st));
 	if (n == 0)
 		return -1;
 	radix_sort(ticks, n);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		sum += ticks[i];
+		if (ticks[i] % q)
+			q = 1; /* not all on the clock's grid: no interpolation */
+	}
 	st->n = n;
 	st->min_ns = clock_ticks_to_ns(ticks[0]);
 	st->mean_ns = (double)(sum / n) / clock_ticks_per_ns();
-	st->p50_ns = pct(ticks, n, 50000);
-	st->p90_ns = pct(ticks, n, 90000);
-	st->p99_ns = pct(ticks, n, 99000);
-	st->p999_ns = pct(ticks, n, 99900);
-	st->p9999_ns = pct(ticks, n, 99990);
+	st->p50_ns = pct(ticks, n, 50000, q);
+	st->p90_ns = pct(ticks, n, 90000, q);
+	st->p99_ns = pct(ticks, n, 99000, q);
+	st->p999_ns = pct(ticks, n, 99900, q);
+	st->p9999_ns = pct(ticks, n, 99990, q);
 	st->max_ns = clock_ticks_to_ns(ticks[n - 1]);
 	return 0;
 }

@@ -726,7 +726,9 @@ static void run_stress(const struct stress_cfg *cfg)
 	struct sb_ring_pub driver;
 	pthread_t pt[MAX_PUBS], st[MAX_SUBS];
 	struct thread_arg pa[MAX_PUBS], sa[MAX_SUBS];
-	pid_t pp[MAX_PUBS], sp[MAX_SUBS];
+	/* Zeroed: at -O3 GCC cannot see that processes picks the same branch when
+	 * the pids are stored and when they are waited for. */
+	pid_t pp[MAX_PUBS] = { 0 }, sp[MAX_SUBS] = { 0 };
 	uint64_t total, markers = 0, teth_seen = 0;
 	int teth0 = -1;
 	size_t log_bytes;
