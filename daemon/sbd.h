@@ -93,6 +93,7 @@ struct sbd_counters {
 	uint64_t hello_timeouts;
 	uint64_t opens;
 	uint64_t opens_denied;
+	uint64_t attaches;           /* slots reported by ATTACHED (re-registrations included) */
 	uint64_t topics_created;
 	uint64_t topics_deleted;
 	uint64_t sub_slots_released; /* by clean-up after a lease ended */

@@ -335,6 +335,7 @@ static void on_attached(struct sbd *d, struct sbd_session *s, struct sbp_rd *r)
 	else
 		rc = check_attach(d, s, h, slot, mode);
 	if (rc == SB_OK) {
+		d->ctr.attaches++;
 		h->attached = true;
 		h->slot = slot;
 		h->mode = mode;

@@ -107,6 +107,7 @@ static void daemon_stats(struct sbd *d, struct sbp_wr *w, unsigned *n)
 	kv(w, n, "hello_timeouts", c->hello_timeouts);
 	kv(w, n, "opens", c->opens);
 	kv(w, n, "opens_denied", c->opens_denied);
+	kv(w, n, "attaches", c->attaches);
 	kv(w, n, "topics_created", c->topics_created);
 	kv(w, n, "topics_deleted", c->topics_deleted);
 	kv(w, n, "sub_slots_released", c->sub_slots_released);

@@ -2,11 +2,12 @@
  * sb_client.c - the connection to shmbusd: connect, HELLO, one request at a
  * time under a mutex, OPEN/ATTACHED/DETACHED/CLOSE, disconnect.
  *
- * If shmbusd restarts, the next control call finds the connection broken,
- * reconnects to the same path, says HELLO and re-registers every open handle
- * (OPEN without create, checking that the daemon hands over the very file
- * this process maps, then ATTACHED with the slot held), so the lease is
- * renewed; then it retries the call once.  The data path never notices.
+ * If shmbusd restarts, the lease watcher (sb_watch.c) or, without one, the
+ * next control call finds the connection broken, reconnects to the same
+ * path, says HELLO and re-registers every open handle (OPEN without create,
+ * checking that the daemon hands over the very file this process maps, then
+ * ATTACHED with the slot held), so the lease is renewed; a control call then
+ * retries itself once.  The data path never notices.
  *
  * The connection is the client's lease: the daemon releases every slot this
  * client reported as soon as the socket closes (process exit or crash
@@ -114,6 +115,8 @@ static int connect_hello_locked(sb_client_t *c)
 		close(c->fd);
 	c->broken = false;
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	c->gen++;
+	sbi_watch_kick(c); /* the watcher must not sleep on the old descriptor */
 	if (c->fd < 0) {
 		c->broken = true;
 		return sbi_error(SB_EIO, "socket: %s", strerror(errno));
@@ -193,7 +196,7 @@ static int reregister_locked(sb_client_t *c, struct sbi_link *l)
 	return xfer_locked(c, SBP_ATTACHED, body, w.len, &rd, NULL);
 }
 
-static int reconnect_locked(sb_client_t *c)
+int sbi_reconnect_locked(sb_client_t *c)
 {
 	int rc = connect_hello_locked(c);
 
@@ -218,7 +221,7 @@ static int call_locked(sb_client_t *c, uint16_t type, const void *body, uint32_t
 
 	if (rc >= 0 || !c->broken || type == SBP_HELLO)
 		return rc;
-	rc = reconnect_locked(c);
+	rc = sbi_reconnect_locked(c);
 	if (rc < 0)
 		return c->broken ? sbi_error(SB_ECONN, "connection to shmbusd lost; reconnect failed: %s",
 					     sb_last_error())
@@ -242,6 +245,11 @@ sb_client_t *sb_connect(const struct sb_client_opts *opts)
 	sb_client_t *c;
 	int rc;
 
+	if (opts && (opts->flags & ~(unsigned)SB_CLIENT_NO_WATCHER)) {
+		sbi_error(SB_EINVAL, "unknown client flags 0x%x", opts->flags & ~(unsigned)SB_CLIENT_NO_WATCHER);
+		errno = EINVAL;
+		return NULL;
+	}
 	if (opts && opts->socket_path && strlen(opts->socket_path) >= sizeof(c->path)) {
 		sbi_error(SB_EINVAL, "socket path too long");
 		errno = EINVAL;
@@ -262,9 +270,12 @@ sb_client_t *sb_connect(const struct sb_client_opts *opts)
 	c->handles.next = c->handles.prev = &c->handles;
 	c->handles.kind = SBI_LIST;
 	c->fd = -1;
+	c->wake_fd = -1;
 	pthread_mutex_lock(&c->lock);
 	rc = connect_hello_locked(c);
 	pthread_mutex_unlock(&c->lock);
+	if (rc == SB_OK && !(opts && (opts->flags & SB_CLIENT_NO_WATCHER)))
+		rc = sbi_watch_start(c);
 	if (rc < 0) {
 		if (c->fd >= 0)
 			close(c->fd);
@@ -280,6 +291,8 @@ void sb_disconnect(sb_client_t *c)
 {
 	if (!c)
 		return;
+	/* First, so that no reconnect races the closes below. */
+	sbi_watch_stop(c);
 	while (c->handles.next != &c->handles) {
 		struct sbi_link *l = c->handles.next;
 

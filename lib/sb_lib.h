@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "sb_ring.h"
 
@@ -34,6 +35,13 @@ struct sb_client {
 	char name[64];             /* HELLO name */
 	struct sbi_link handles;   /* open sb_pub / sb_sub, for sb_disconnect */
 	struct sbp_msg msg;        /* reply buffer (under lock) */
+	/* The lease watcher (sb_watch.c). */
+	uint64_t gen;              /* connections made so far (under lock) */
+	bool stop;                 /* sb_disconnect: the watcher ends (under lock) */
+	bool watching;             /* a watcher thread was started ... */
+	pid_t owner;               /* ... by this process (none in a fork()ed child) */
+	int wake_fd;               /* eventfd: stop, or a new connection; -1: none */
+	pthread_t watcher;
 };
 
 struct sb_pub {
@@ -67,6 +75,16 @@ int sbi_open(sb_client_t *c, const char *topic, uint8_t role, const struct sb_to
 /* ATTACHED / DETACHED / CLOSE for a handle. */
 int sbi_attached(sb_client_t *c, uint32_t handle, uint32_t slot, uint8_t mode, uint8_t blocking);
 void sbi_detached_close(sb_client_t *c, uint32_t handle, bool was_attached);
+
+/* Connect again, HELLO, re-register every open handle (under lock). */
+int sbi_reconnect_locked(sb_client_t *c);
+
+/* The lease watcher thread: start it (0 or a code), stop it (joins it;
+ * in a fork()ed child only releases the descriptor), and tell it that a
+ * new connection exists (called by whoever connects, under lock). */
+int sbi_watch_start(sb_client_t *c);
+void sbi_watch_stop(sb_client_t *c);
+void sbi_watch_kick(sb_client_t *c);
 
 void sbi_link_add(sb_client_t *c, struct sbi_link *l);
 void sbi_link_del(sb_client_t *c, struct sbi_link *l);

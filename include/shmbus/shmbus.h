@@ -27,7 +27,7 @@
  *    wait at that message until the daemon, after its grace period, turns it
  *    into an aborted record that everyone skips.
  *  - Handles stay usable if shmbusd restarts: the data path does not go
- *    through the daemon; the client reconnects by itself for control calls.
+ *    through the daemon; the client reconnects by itself (sb_connect).
  *
  * Errors: see shmbus/errors.h.  Constructors return NULL and set errno.
  */
@@ -53,13 +53,29 @@ typedef struct sb_sub sb_sub_t;
 
 /* ------------------------------------------------------------- client */
 
+enum sb_client_flags {
+	/* No lease watcher thread: after a daemon restart the client
+	 * reconnects on its next control call only (see sb_connect). */
+	SB_CLIENT_NO_WATCHER = 1u << 0,
+};
+
 struct sb_client_opts {
 	const char *socket_path; /* NULL: $SHMBUS_SOCKET, else the default path */
 	const char *name;        /* shown by shmbusctl clients; NULL: program name */
+	unsigned flags;          /* enum sb_client_flags, or-ed; 0: defaults */
 };
 
 /* Connect to shmbusd.  opts may be NULL.  Returns NULL and sets errno
- * (ENOENT: no daemon at the socket path; EPROTO: version mismatch). */
+ * (ENOENT: no daemon at the socket path; EPROTO: version mismatch).
+ *
+ * Unless SB_CLIENT_NO_WATCHER, a lease watcher thread ("sb-lease") sleeps in
+ * poll() on the connection; when shmbusd goes away it reconnects as soon as
+ * a daemon answers on the same path and re-registers every open handle, so
+ * the lease is renewed without waiting for a control call.  It never touches
+ * the data path, blocks every signal, and starts with the CPU affinity of
+ * the thread calling sb_connect (pin that thread afterwards, or call
+ * sb_connect from a housekeeping thread).  A child made with fork() has no
+ * watcher; its control calls still reconnect. */
 sb_client_t *sb_connect(const struct sb_client_opts *opts);
 
 /* Close every handle still open on the client, then the connection. */

@@ -14,6 +14,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #define MAX_MSG 512
@@ -203,9 +204,10 @@ static void test_restart_stream_survives_daemon_sigkill_and_adoption(void **stat
 	dt_daemon_stop(&d);
 }
 
-/* After a restart, the next control call of an old client reconnects and
- * re-registers its handles: the lease is renewed, so when that client is
- * SIGKILLed the new daemon frees its tethered slot. */
+/* Without a lease watcher, the next control call of an old client
+ * reconnects after a restart and re-registers its handles: the lease is
+ * renewed, so when that client is SIGKILLed the new daemon frees its
+ * tethered slot. */
 static void test_restart_client_reconnects_and_renews_its_lease(void **state)
 {
 	struct sb_sub_opts so = { SB_TETHERED, SB_FROM_LATEST, SB_SPIN };
@@ -220,7 +222,8 @@ static void test_restart_client_reconnects_and_renews_its_lease(void **state)
 	child = fork();
 	assert_true(child >= 0);
 	if (child == 0) {
-		struct sb_client_opts co = { .socket_path = d.sock, .name = "survivor" };
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives a failed test */
+		struct sb_client_opts co = { .socket_path = d.sock, .name = "survivor", .flags = SB_CLIENT_NO_WATCHER };
 		sb_client_t *c = sb_connect(&co);
 
 		if (!c || !sb_sub_open(c, "stream", &so))
@@ -241,6 +244,7 @@ static void test_restart_client_reconnects_and_renews_its_lease(void **state)
 	dt_signal(go[1]);
 	assert_true(dt_wait_signal(ready[0]));
 	/* The new daemon knows the old subscriber: its slot is reported. */
+	assert_int_equal(dt_stat(&d, NULL, "attaches"), 2);
 	assert_int_equal(dt_stat(&d, "stream", "sub.0.tethered"), 1);
 	kill(child, SIGKILL);
 	assert_int_equal(dt_wait_child(child), 128 + SIGKILL);
@@ -250,6 +254,87 @@ static void test_restart_client_reconnects_and_renews_its_lease(void **state)
 	close(ready[1]);
 	close(go[0]);
 	close(go[1]);
+	dt_daemon_stop(&d);
+}
+
+/* With the lease watcher (the default), a client that makes no control
+ * call at all re-registers with the restarted daemon by itself: the new
+ * daemon accepts its ATTACHED, and when the client is SIGKILLed it frees the
+ * tethered slot at once.  The orphan grace is an hour, so nothing but the
+ * renewed lease can free the slot within the test's bound. */
+static void test_restart_watcher_renews_lease_of_idle_client(void **state)
+{
+	static const char *const args[] = { "--orphan-grace-ms", "3600000", NULL };
+	struct sb_sub_opts so = { SB_TETHERED, SB_FROM_LATEST, SB_SPIN };
+	struct dt_daemon d;
+	int ready[2];
+	pid_t child;
+
+	(void)state;
+	dt_daemon_start(&d, config, args);
+	assert_int_equal(pipe(ready), 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives a failed test */
+		struct sb_client_opts co = { .socket_path = d.sock, .name = "idle" };
+		sb_client_t *c = sb_connect(&co);
+
+		if (!c || !sb_sub_open(c, "stream", &so))
+			_exit(10);
+		dt_signal(ready[1]);
+		for (;;)
+			pause(); /* no control call from here on */
+	}
+	assert_true(dt_wait_signal(ready[0]));
+	dt_daemon_kill(&d);
+	dt_daemon_spawn(&d, config, args);
+	assert_int_equal(dt_wait_stat(&d, NULL, "attaches", 1), 1);
+	assert_int_equal(dt_stat(&d, NULL, "sub_slots_released"), 0);
+	kill(child, SIGKILL);
+	assert_int_equal(dt_wait_child(child), 128 + SIGKILL);
+	assert_int_equal(dt_wait_stat(&d, NULL, "sub_slots_released", 1), 1);
+	assert_int_equal(dt_stat(&d, "stream", "sub.0.tethered"), UINT64_MAX); /* slot free */
+	close(ready[0]);
+	close(ready[1]);
+	dt_daemon_stop(&d);
+}
+
+/* The watcher stops when told, even while no daemon answers: sb_disconnect
+ * with the daemon gone returns (it joins the watcher) and closes the handles
+ * without a daemon.  And it keeps trying until a daemon answers: a daemon
+ * spawned after the kill (its start takes far longer than the watcher's
+ * first retries, which meet a socket nobody listens on) still gets the
+ * client's ATTACHED, however many attempts that took. */
+static void test_restart_watcher_retries_until_a_daemon_answers(void **state)
+{
+	struct sb_sub_opts so = { SB_TETHERED, SB_FROM_LATEST, SB_SPIN };
+	struct sb_client_opts co = { .name = "patient" };
+	struct dt_daemon d;
+	sb_client_t *c;
+	sb_sub_t *s;
+
+	(void)state;
+	dt_daemon_start(&d, config, NULL);
+	co.socket_path = d.sock;
+	c = sb_connect(&co);
+	assert_non_null(c);
+	assert_non_null(sb_sub_open(c, "stream", &so));
+	dt_daemon_kill(&d);
+	sb_disconnect(c); /* the watcher may be mid-retry: it must stop */
+
+	c = sb_connect(&co);
+	assert_null(c); /* no daemon */
+	dt_daemon_spawn(&d, config, NULL);
+	c = sb_connect(&co);
+	assert_non_null(c);
+	s = sb_sub_open(c, "stream", &so);
+	assert_non_null(s);
+	dt_daemon_kill(&d);
+	dt_daemon_spawn(&d, config, NULL);
+	assert_true(dt_wait_stat(&d, NULL, "attaches", 1) >= 1);
+	sb_sub_close(s);
+	sb_disconnect(c);
 	dt_daemon_stop(&d);
 }
 
@@ -275,6 +360,7 @@ static void test_restart_slot_of_client_dead_during_downtime_is_reclaimed(void *
 	child = fork();
 	assert_true(child >= 0);
 	if (child == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives a failed test */
 		struct sb_client_opts sco = { .socket_path = d.sock, .name = "doomed" };
 		sb_client_t *sc = sb_connect(&sco);
 
@@ -315,6 +401,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_restart_stream_survives_daemon_sigkill_and_adoption),
 		cmocka_unit_test(test_restart_client_reconnects_and_renews_its_lease),
+		cmocka_unit_test(test_restart_watcher_renews_lease_of_idle_client),
+		cmocka_unit_test(test_restart_watcher_retries_until_a_daemon_answers),
 		cmocka_unit_test(test_restart_slot_of_client_dead_during_downtime_is_reclaimed),
 		cmocka_unit_test(test_restart_quarantines_segment_without_its_subscriber_file),
 	};
