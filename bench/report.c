@@ -65,6 +65,13 @@ void report_preamble(const struct bench_opts *o)
 
 		fprintf(out, "  daemon    shmbusd at %s (--via-daemon: its topics live in the daemon's segment "
 			     "directory)\n", daemon_socket(o, sock, sizeof(sock)));
+#ifdef SB_BENCH_LTO
+		fprintf(out, "  libshmbus static, whole-program LTO (shmbus-bench-lto): its data-path calls are "
+			     "inlined\n");
+#else
+		fprintf(out, "  libshmbus shared library: every data-path call crosses it (shmbus-bench-lto "
+			     "inlines them)\n");
+#endif
 	}
 	fprintf(out, "  cores    ");
 	for (unsigned i = 0; i < o->ncores; i++)

@@ -4,7 +4,8 @@
 # build against the shared library and, with --static, the static one; the
 # shared library exports exactly the functions the public headers declare;
 # every global symbol of the static library carries the sb prefix (sb_,
-# sbi_, sbp_), so linking it cannot clash with a user's own names.
+# sbi_, sbp_), so linking it cannot clash with a user's own names; and a
+# -flto link against the static library inlines the data-path calls.
 set -euo pipefail
 
 BUILD="${1:?usage: test_install.sh BUILD_DIR SOURCE_DIR CC [SANITIZE]}"
@@ -52,6 +53,17 @@ for l in "${slibs[@]}"; do [[ "$l" == "-lshmbus" ]] || rest+=("$l"); done
     "$ar" "${rest[@]}" -o "$T/hello-static" || fail "example does not build against the static library"
 if readelf -d "$T/hello-static" | grep -q 'NEEDED.*libshmbus'; then
     fail "static build still needs libshmbus.so"
+fi
+
+# Static with -flto (GCC builds without sanitizers, lib/meson.build): the
+# archive carries LTO bytecode, and a whole-program link inlines the
+# example's data-path calls, so the program calls none of them.
+if [[ "$SAN" == "none" || -z "$SAN" ]] && "$CC" --version 2>/dev/null | head -n 1 | grep -qi 'gcc'; then
+    objdump -h "$ar" | grep -q '\.gnu\.lto_' || fail "libshmbus.a carries no LTO bytecode"
+    "$CC" -std=c11 -Wall -Wextra -Werror -O2 -flto=auto "${cflags[@]}" "$SRC/lib/examples/hello.c" \
+        "$ar" "${rest[@]}" -o "$T/hello-lto" || fail "example does not build with -flto against the static library"
+    calls="$(objdump -d "$T/hello-lto" | grep -oE 'call +[0-9a-f]+ <sb_(pub_send|pub_claim|pub_commit|sub_read|sub_poll|sub_release)>' || true)"
+    [[ -z "$calls" ]] || fail "with -flto the example still calls: $(echo "$calls" | sort -u | tr '\n' ' ')"
 fi
 
 # The shared library's exports are exactly the public headers' functions.
