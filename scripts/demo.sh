@@ -10,6 +10,9 @@
 #   env SB_SKIP_SETUP=1   skip scripts/install-deps.sh and hugepages.sh
 #   env SB_CORES=a,b      pin the two processes to these CPUs (default: the
 #                         first two CPUs this process may run on)
+#   env SB_DEMO_LINK=shared  measure libshmbus as a shared library (default:
+#                         shmbus-bench-lto, libshmbus.a linked with -flto as
+#                         docs/api.md recommends for latency, where built)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -136,6 +139,12 @@ run_bench() {
 main() {
     setup_machine
     build_release
+    if [[ "${SB_DEMO_LINK:-lto}" != "shared" && -x "$BUILD_DIR/bench/shmbus-bench-lto" ]]; then
+        BENCH="$BUILD_DIR/bench/shmbus-bench-lto"
+        log "libshmbus: static with -flto (shmbus-bench-lto; SB_DEMO_LINK=shared for the shared library)"
+    else
+        log "libshmbus: shared library (shmbus-bench)"
+    fi
     if [[ ! -x "$BENCH" ]]; then
         echo "demo.sh: $BENCH was not built" >&2
         exit 1
