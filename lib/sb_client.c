@@ -271,12 +271,14 @@ sb_client_t *sb_connect(const struct sb_client_opts *opts)
 	c->handles.kind = SBI_LIST;
 	c->fd = -1;
 	c->wake_fd = -1;
+	sbi_fork_register(c);
 	pthread_mutex_lock(&c->lock);
 	rc = connect_hello_locked(c);
 	pthread_mutex_unlock(&c->lock);
 	if (rc == SB_OK && !(opts && (opts->flags & SB_CLIENT_NO_WATCHER)))
 		rc = sbi_watch_start(c);
 	if (rc < 0) {
+		sbi_fork_unregister(c);
 		if (c->fd >= 0)
 			close(c->fd);
 		pthread_mutex_destroy(&c->lock);
@@ -301,6 +303,7 @@ void sb_disconnect(sb_client_t *c)
 		else
 			sb_sub_close((struct sb_sub *)l);
 	}
+	sbi_fork_unregister(c);
 	if (c->fd >= 0)
 		close(c->fd);
 	pthread_mutex_destroy(&c->lock);

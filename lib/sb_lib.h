@@ -42,6 +42,7 @@ struct sb_client {
 	pid_t owner;               /* ... by this process (none in a fork()ed child) */
 	int wake_fd;               /* eventfd: stop, or a new connection; -1: none */
 	pthread_t watcher;
+	struct sb_client *fork_next; /* live clients, for fork() (sb_fork.c) */
 };
 
 struct sb_pub {
@@ -85,6 +86,10 @@ int sbi_reconnect_locked(sb_client_t *c);
 int sbi_watch_start(sb_client_t *c);
 void sbi_watch_stop(sb_client_t *c);
 void sbi_watch_kick(sb_client_t *c);
+
+/* Live clients, whose locks are held across fork() (sb_fork.c). */
+void sbi_fork_register(sb_client_t *c);
+void sbi_fork_unregister(sb_client_t *c);
 
 void sbi_link_add(sb_client_t *c, struct sbi_link *l);
 void sbi_link_del(sb_client_t *c, struct sbi_link *l);

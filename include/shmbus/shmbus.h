@@ -75,7 +75,9 @@ struct sb_client_opts {
  * the data path, blocks every signal, and starts with the CPU affinity of
  * the thread calling sb_connect (pin that thread afterwards, or call
  * sb_connect from a housekeeping thread).  A child made with fork() has no
- * watcher; its control calls still reconnect. */
+ * watcher; its control calls still reconnect.  fork() waits for control
+ * calls in flight (every client's lock is held across it), so a child never
+ * inherits a lock held by a thread it does not have. */
 sb_client_t *sb_connect(const struct sb_client_opts *opts);
 
 /* Close every handle still open on the client, then the connection. */

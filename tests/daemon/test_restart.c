@@ -338,6 +338,42 @@ static void test_restart_watcher_retries_until_a_daemon_answers(void **state)
 	dt_daemon_stop(&d);
 }
 
+/* A fork()ed child inherits the client but not its watcher thread: its
+ * sb_disconnect must not wait for a thread that does not exist in it, nor
+ * disturb the parent's watcher, which still renews the parent's lease
+ * after a restart. */
+static void test_restart_forked_child_disconnects_without_the_watcher(void **state)
+{
+	struct sb_sub_opts so = { SB_TETHERED, SB_FROM_LATEST, SB_SPIN };
+	struct sb_client_opts co = { .name = "parent" };
+	struct dt_daemon d;
+	sb_client_t *c, *idle;
+	pid_t child;
+
+	(void)state;
+	dt_daemon_start(&d, config, NULL);
+	co.socket_path = d.sock;
+	c = sb_connect(&co);
+	assert_non_null(c);
+	assert_non_null(sb_sub_open(c, "stream", &so));
+	idle = sb_connect(&co); /* no handles: the child may close it */
+	assert_non_null(idle);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		sb_disconnect(idle);
+		_exit(0);
+	}
+	assert_int_equal(dt_wait_child(child), 0);
+	dt_daemon_kill(&d);
+	dt_daemon_spawn(&d, config, NULL);
+	assert_int_equal(dt_wait_stat(&d, NULL, "attaches", 1), 1);
+	sb_disconnect(idle);
+	sb_disconnect(c);
+	dt_daemon_stop(&d);
+}
+
 /* A tethered subscriber that dies while no daemon runs has no lease to
  * end; the restarted daemon reclaims its slot (nobody re-registered it, its
  * pid is gone) and the back-pressured publisher proceeds. */
@@ -403,6 +439,7 @@ int main(void)
 		cmocka_unit_test(test_restart_client_reconnects_and_renews_its_lease),
 		cmocka_unit_test(test_restart_watcher_renews_lease_of_idle_client),
 		cmocka_unit_test(test_restart_watcher_retries_until_a_daemon_answers),
+		cmocka_unit_test(test_restart_forked_child_disconnects_without_the_watcher),
 		cmocka_unit_test(test_restart_slot_of_client_dead_during_downtime_is_reclaimed),
 		cmocka_unit_test(test_restart_quarantines_segment_without_its_subscriber_file),
 	};
