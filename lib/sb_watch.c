@@ -34,6 +34,7 @@
 
 #define RETRY_FIRST_MS 1   /* first retry while no daemon answers */
 #define RETRY_MAX_MS   250 /* backoff cap: at most four attempts a second */
+#define REFUSED_MS     5000 /* a daemon that answers but refuses (version, permission) */
 
 static void drain(int efd)
 {
@@ -58,9 +59,16 @@ static bool reconnect_until_done(sb_client_t *c, uint64_t gen)
 		if (c->gen != gen && !c->broken) {
 			done = true; /* a control call reconnected meanwhile */
 		} else {
+			int rc;
+
 			c->broken = true;
-			done = sbi_reconnect_locked(c) == SB_OK;
+			rc = sbi_reconnect_locked(c);
+			done = rc == SB_OK;
 			gen = c->gen;
+			/* Not a missing daemon but a refusal: it will not change
+			 * soon, and each attempt costs the daemon a log line. */
+			if (rc == SB_EVERSION || rc == SB_EACCES)
+				ms = REFUSED_MS;
 		}
 		pthread_mutex_unlock(&c->lock);
 		if (done)
