@@ -9,18 +9,30 @@
  * ATTACHED with the slot held), so the lease is renewed; a control call then
  * retries itself once.  The data path never notices.
  *
+ * Every reply is awaited for at most the client's timeout (default 5 s): a
+ * call that times out returns SB_ETIMEDOUT and leaves the connection, and
+ * with it the lease, in place.  The reply it was owed is discarded when it
+ * comes (replies come in request order), and a late OPEN reply's handle is
+ * closed at once.  Reconnecting instead would end the lease: a daemon that
+ * was only slow would then release slots this process still uses.  Partial
+ * messages are bounded too (SO_RCVTIMEO/SO_SNDTIMEO); one cut short leaves
+ * the stream out of step, which does break the connection.
+ *
  * The connection is the client's lease: the daemon releases every slot this
  * client reported as soon as the socket closes (process exit or crash
  * included).  The socket is SOCK_CLOEXEC; a child made with fork() without
  * exec shares it (and thereby keeps the lease alive) until it exits.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sb_error.h"
@@ -64,11 +76,61 @@ static bool same_file(int a, int b)
 	       sa.st_ino == sb.st_ino;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Wait until the connection has something to read.  SB_ETIMEDOUT once
+ * deadline_ns (CLOCK_MONOTONIC; UINT64_MAX: none) has passed. */
+static int wait_readable(int fd, uint64_t deadline_ns)
+{
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		uint64_t now = mono_ns();
+		int ms, n;
+
+		if (deadline_ns == UINT64_MAX)
+			ms = -1;
+		else if (now >= deadline_ns)
+			return SB_ETIMEDOUT;
+		else
+			ms = (int)((deadline_ns - now + 999999) / 1000000);
+		n = poll(&p, 1, ms);
+		if (n > 0)
+			return SB_OK;
+		if (n < 0 && errno != EINTR)
+			return sbi_error(SB_EIO, "control socket poll: %s", strerror(errno));
+	}
+}
+
+/* A reply owed to a request that timed out: drop it.  If it opened a
+ * handle, close that handle (its own reply is owed in turn). */
+static void discard_late_reply(sb_client_t *c, int fds[SBP_MAX_FDS])
+{
+	struct sbp_rd rd;
+
+	sbp_close_fds(fds);
+	c->owed--;
+	sbp_rd_init(&rd, c->msg.body, c->msg.hdr.body_len);
+	if (c->msg.hdr.type == (SBP_OPEN | SBP_REPLY) && sbp_get_i32(&rd) == SB_OK) {
+		uint32_t handle = sbp_get_u32(&rd);
+
+		if (!rd.bad && sbp_send(c->fd, SBP_CLOSE, ++c->next_req, &handle, sizeof(handle), NULL, 0, 0) == SB_OK)
+			c->owed++;
+	}
+}
+
 /* One request and its reply, on the current connection. */
 static int xfer_locked(sb_client_t *c, uint16_t type, const void *body, uint32_t len, struct sbp_rd *rd,
 		       int fds[SBP_MAX_FDS])
 {
 	uint32_t req = ++c->next_req;
+	uint64_t deadline = c->timeout_ms == SB_TIMEOUT_NONE ? UINT64_MAX
+				: mono_ns() + (uint64_t)c->timeout_ms * 1000000u;
 	int32_t status;
 	int rc;
 
@@ -78,8 +140,25 @@ static int xfer_locked(sb_client_t *c, uint16_t type, const void *body, uint32_t
 		return sbi_error(SB_ECONN, "connection to shmbusd was lost");
 	/* A failed send or receive below leaves the stream out of step. */
 	rc = sbp_send(c->fd, type, req, body, len, NULL, 0, 0);
-	if (rc == SB_OK)
-		rc = sbp_recv(c->fd, &c->msg, fds);
+	while (rc == SB_OK) {
+		rc = wait_readable(c->fd, deadline);
+		if (rc == SB_ETIMEDOUT) {
+			if (type == SBP_HELLO) {
+				c->broken = true; /* a new connection: nothing to keep */
+				return sbi_error(rc, "shmbusd did not answer HELLO within %u ms", c->timeout_ms);
+			}
+			c->owed++;
+			return sbi_error(rc, "shmbusd did not answer %s within %u ms (the connection is kept)",
+					 sbp_type_name(type), c->timeout_ms);
+		}
+		if (rc == SB_OK)
+			rc = sbp_recv(c->fd, &c->msg, fds);
+		if (rc == SB_OK && c->owed > 0 && c->msg.hdr.req_id != req && (c->msg.hdr.type & SBP_REPLY)) {
+			discard_late_reply(c, fds);
+			continue;
+		}
+		break;
+	}
 	if (rc == SB_OK && (c->msg.hdr.type != (type | SBP_REPLY) || c->msg.hdr.req_id != req || c->msg.hdr.body_len < 4))
 		rc = sbi_error(SB_ECORRUPT, "shmbusd replied with type 0x%04x id %u to request 0x%04x id %u",
 			       c->msg.hdr.type, c->msg.hdr.req_id, type, req);
@@ -114,12 +193,21 @@ static int connect_hello_locked(sb_client_t *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	c->broken = false;
+	c->owed = 0;
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	c->gen++;
 	sbi_watch_kick(c); /* the watcher must not sleep on the old descriptor */
 	if (c->fd < 0) {
 		c->broken = true;
 		return sbi_error(SB_EIO, "socket: %s", strerror(errno));
+	}
+	if (c->timeout_ms != SB_TIMEOUT_NONE) {
+		/* Bounds connect (a full backlog), sends, and a message that
+		 * stops arriving half-way. */
+		struct timeval tv = { .tv_sec = c->timeout_ms / 1000, .tv_usec = (c->timeout_ms % 1000) * 1000 };
+
+		(void)setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		(void)setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	}
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", c->path);
 	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
@@ -266,6 +354,7 @@ sb_client_t *sb_connect(const struct sb_client_opts *opts)
 	else
 		sb_default_socket_path(c->path, sizeof(c->path));
 	snprintf(c->name, sizeof(c->name), "%s", name ? name : "");
+	c->timeout_ms = opts && opts->timeout_ms ? opts->timeout_ms : 5000;
 	pthread_mutex_init(&c->lock, NULL);
 	c->handles.next = c->handles.prev = &c->handles;
 	c->handles.kind = SBI_LIST;

@@ -35,6 +35,8 @@ struct sb_client {
 	char name[64];             /* HELLO name */
 	struct sbi_link handles;   /* open sb_pub / sb_sub, for sb_disconnect */
 	struct sbp_msg msg;        /* reply buffer (under lock) */
+	uint32_t timeout_ms;       /* per reply; SB_TIMEOUT_NONE: none */
+	uint32_t owed;             /* replies still due to requests that timed out */
 	/* The lease watcher (sb_watch.c). */
 	uint64_t gen;              /* connections made so far (under lock) */
 	bool stop;                 /* sb_disconnect: the watcher ends (under lock) */

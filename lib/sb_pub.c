@@ -58,7 +58,8 @@ sb_pub_t *sb_pub_open(sb_client_t *client, const char *topic, const struct sb_pu
 		char detail[256];
 
 		snprintf(detail, sizeof(detail), "%s", sb_last_error());
-		sbi_detached_close(client, p->handle, false);
+		/* A timed-out ATTACHED may still be applied: say DETACHED too. */
+		sbi_detached_close(client, p->handle, rc == SB_ETIMEDOUT);
 		sbi_error(rc, "%s", detail);
 		free(p);
 		errno = -rc;

@@ -65,7 +65,8 @@ sb_sub_t *sb_sub_open(sb_client_t *client, const char *topic, const struct sb_su
 		char detail[256];
 
 		snprintf(detail, sizeof(detail), "%s", sb_last_error());
-		sbi_detached_close(client, s->handle, false);
+		/* A timed-out ATTACHED may still be applied: say DETACHED too. */
+		sbi_detached_close(client, s->handle, rc == SB_ETIMEDOUT);
 		sbi_error(rc, "%s", detail);
 		free(s);
 		errno = -rc;

@@ -63,7 +63,11 @@ struct sb_client_opts {
 	const char *socket_path; /* NULL: $SHMBUS_SOCKET, else the default path */
 	const char *name;        /* shown by shmbusctl clients; NULL: program name */
 	unsigned flags;          /* enum sb_client_flags, or-ed; 0: defaults */
+	uint32_t timeout_ms;     /* longest wait for a reply of shmbusd (0: 5000;
+				  * SB_TIMEOUT_NONE: wait forever) */
 };
+
+#define SB_TIMEOUT_NONE UINT32_MAX
 
 /* Connect to shmbusd.  opts may be NULL.  Returns NULL and sets errno
  * (ENOENT: no daemon at the socket path; EPROTO: version mismatch).

@@ -1,0 +1,147 @@
+/*
+ * test_timeout.c - a daemon that stops answering (SIGSTOP) makes control
+ * calls fail with SB_ETIMEDOUT after the client's timeout instead of
+ * hanging; the connection, and with it the lease, survives: once the
+ * daemon runs again the late reply is discarded, the handle it opened is
+ * closed, the next call works, and no slot was released meanwhile.
+ */
+#include "dtest.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The state letter of /proc/PID/stat ('T' once stopped). */
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return '?';
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* the command name may hold spaces */
+	return p && p[1] == ' ' ? p[2] : '?';
+}
+
+/* Handles the daemon holds for the client named name (CLIENTS). */
+static uint32_t handles_of(const struct dt_daemon *d, const char *name)
+{
+	struct sbp_msg m;
+	struct sbp_rd r;
+	uint32_t n, found = UINT32_MAX;
+	int fd = dt_raw_connect(d->sock);
+
+	assert_true(fd >= 0);
+	assert_int_equal(dt_raw_hello(fd, "probe"), 0);
+	assert_int_equal(dt_raw_call(fd, SBP_CLIENTS, NULL, 0, &m), 0);
+	close(fd);
+	sbp_rd_init(&r, m.body, m.hdr.body_len);
+	(void)sbp_get_i32(&r); /* status */
+	n = sbp_get_u32(&r);
+	(void)sbp_get_u8(&r); /* truncated */
+	for (uint32_t i = 0; i < n && !r.bad; i++) {
+		char who[64];
+		uint32_t h;
+
+		(void)sbp_get_u32(&r); /* id */
+		(void)sbp_get_i32(&r); /* pid */
+		(void)sbp_get_u32(&r); /* uid */
+		(void)sbp_get_u32(&r); /* gid */
+		sbp_get_str(&r, who, sizeof(who));
+		h = sbp_get_u32(&r);
+		if (!r.bad && strcmp(who, name) == 0)
+			found = h;
+	}
+	assert_false(r.bad);
+	return found;
+}
+
+static void test_timeout_stopped_daemon_keeps_the_lease(void **state)
+{
+	struct sb_sub_opts so = { SB_TETHERED, SB_FROM_LATEST, SB_SPIN };
+	struct sb_client_opts co = { .name = "patient", .timeout_ms = 300 };
+	struct dt_daemon d;
+	sb_client_t *c;
+	sb_sub_t *s;
+	sb_pub_t *p;
+	uint64_t t0;
+
+	(void)state;
+	dt_daemon_start(&d, NULL, NULL);
+	co.socket_path = d.sock;
+	c = sb_connect(&co);
+	assert_non_null(c);
+	s = sb_sub_open(c, "held", &so);
+	assert_non_null(s);
+	assert_int_equal(handles_of(&d, "patient"), 1);
+
+	assert_int_equal(kill(d.pid, SIGSTOP), 0);
+	t0 = dt_now_ns();
+	while (proc_state(d.pid) != 'T') {
+		if (dt_now_ns() - t0 > DT_BOUND_NS)
+			fail_msg("shmbusd did not stop");
+		dt_relax();
+	}
+	p = sb_pub_open(c, "late", NULL);
+	assert_null(p);
+	assert_int_equal(errno, ETIMEDOUT);
+	assert_non_null(strstr(sb_last_error(), "did not answer open within 300 ms"));
+
+	assert_int_equal(kill(d.pid, SIGCONT), 0);
+	/* The late OPEN reply is dropped and its handle closed; this open
+	 * gets its own reply. */
+	p = sb_pub_open(c, "next", NULL);
+	assert_non_null(p);
+	assert_int_equal(sb_pub_send(p, "x", 1), 0);
+	/* The lease held throughout: nothing was released, and the daemon
+	 * holds the subscriber and the new publisher only (the late handle's
+	 * CLOSE is answered by the time the next call's reply is read). */
+	assert_int_equal(dt_stat(&d, NULL, "sub_slots_released"), 0);
+	sb_pub_close(p); /* its DETACHED and CLOSE follow the late CLOSE */
+	assert_int_equal(handles_of(&d, "patient"), 1);
+	sb_sub_close(s);
+	sb_disconnect(c);
+	dt_daemon_stop(&d);
+}
+
+/* A daemon that accepts but never answers HELLO: sb_connect returns
+ * ETIMEDOUT instead of blocking. */
+static void test_timeout_connect_to_stopped_daemon(void **state)
+{
+	struct sb_client_opts co = { .name = "early", .timeout_ms = 200 };
+	struct dt_daemon d;
+	uint64_t t0;
+
+	(void)state;
+	dt_daemon_start(&d, NULL, NULL);
+	co.socket_path = d.sock;
+	assert_int_equal(kill(d.pid, SIGSTOP), 0);
+	t0 = dt_now_ns();
+	while (proc_state(d.pid) != 'T') {
+		if (dt_now_ns() - t0 > DT_BOUND_NS)
+			fail_msg("shmbusd did not stop");
+		dt_relax();
+	}
+	assert_null(sb_connect(&co));
+	assert_int_equal(errno, ETIMEDOUT);
+	assert_int_equal(kill(d.pid, SIGCONT), 0);
+	dt_daemon_stop(&d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_timeout_stopped_daemon_keeps_the_lease),
+		cmocka_unit_test(test_timeout_connect_to_stopped_daemon),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
