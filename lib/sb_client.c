@@ -211,7 +211,10 @@ static int connect_hello_locked(sb_client_t *c)
 	}
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", c->path);
 	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		rc = errno == ENOENT || errno == ECONNREFUSED ? SB_ENOENT : errno == EACCES ? SB_EACCES : SB_EIO;
+		rc = errno == ENOENT || errno == ECONNREFUSED ? SB_ENOENT
+		     : errno == EACCES			      ? SB_EACCES
+		     : errno == EAGAIN || errno == EINPROGRESS ? SB_ETIMEDOUT /* SO_SNDTIMEO: backlog full */
+							      : SB_EIO;
 		c->broken = true;
 		return sbi_error(rc, "connect %s: %s (is shmbusd running?)", c->path, strerror(errno));
 	}
