@@ -30,7 +30,10 @@
  *    nothing else; in the disturbed run it SIGKILLs shmbusd at RESTARTS
  *    evenly spaced record counts inside the measured loop and restarts it
  *    on the same socket and directory (the new daemon adopts the segments),
- *    timing kill -> ready (the socket accepts) and counting the records
+ *    timing kill -> ready (the socket accepts), then ready -> leases
+ *    renewed (the new daemon's `attaches` counter shows all four handles of
+ *    ping and pong re-registered by their clients' lease watchers, read
+ *    over the raw control protocol every 200 us), and counting the records
  *    that crossed the ring while no daemon existed.  The ping-pong checks
  *    every sequence number and loss count, so a lost record would fail or
  *    stall the run; the watcher's polling and the restart's own CPU time
@@ -67,6 +70,7 @@
 #include "scenario.h"
 #include "segment.h"
 #include "sb_log.h"
+#include "sb_proto.h"
 #include "sb_segment.h"
 
 #define RESTARTS        5     /* part B: daemon kills per disturbed run */
@@ -75,6 +79,8 @@
 #define READY_BOUND_MS  10000 /* shmbusd start-up */
 #define STOP_BOUND_MS   5000  /* shmbusd SIGTERM -> exit */
 #define WATCH_PERIOD_MS 1     /* part B: progress polls */
+#define RENEW_POLL_US   200   /* part B: attaches polls after a restart */
+#define PP_HANDLES      4     /* ping and pong: a publisher and a subscriber each */
 
 /* ------------------------------------------------------------ processes */
 
@@ -742,6 +748,7 @@ out:
 struct restart_stat {
 	uint64_t kill_to_reaped; /* ticks */
 	uint64_t start_to_ready; /* fork -> socket accepts */
+	uint64_t ready_to_renewed; /* socket accepts -> every handle re-registered */
 	uint64_t down;           /* kill -> ready */
 	uint64_t records_down;   /* ping records committed while no daemon was ready */
 };
@@ -751,6 +758,53 @@ struct pp_run {
 	struct run_spec spec;
 	struct bench_result *res; /* MAP_SHARED */
 };
+
+/* One counter of the daemon at sock (HELLO, then STATS over the raw
+ * protocol); UINT64_MAX if it cannot be read. */
+static uint64_t daemon_counter(const char *sock, const char *key)
+{
+	static struct sbp_msg m; /* 4 KiB body: not on the stack */
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	uint8_t body[64];
+	struct sbp_wr w;
+	uint64_t v = UINT64_MAX;
+	size_t len = strlen(sock);
+	int fd;
+
+	if (len >= sizeof(sa.sun_path))
+		return v;
+	memcpy(sa.sun_path, sock, len + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return v;
+	sbp_wr_init(&w, body, sizeof(body));
+	sbp_put_str(&w, "shmbus-bench");
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    sbp_send(fd, SBP_HELLO, 1, body, w.len, NULL, 0, 0) == 0 && sbp_recv(fd, &m, NULL) == 0) {
+		sbp_wr_init(&w, body, sizeof(body));
+		sbp_put_str(&w, ""); /* the daemon's own counters */
+		if (sbp_send(fd, SBP_STATS, 2, body, w.len, NULL, 0, 0) == 0 && sbp_recv(fd, &m, NULL) == 0 &&
+		    m.hdr.type == (SBP_STATS | SBP_REPLY) && sbp_stats_get(&m, key, &v) != 0)
+			v = UINT64_MAX;
+	}
+	close(fd);
+	return v;
+}
+
+/* After a restart: until the new daemon has accepted ATTACHED for every
+ * handle of the ping-pong (its clients' watchers re-register them).
+ * Returns the ticks that took, or 0 past the bound. */
+static uint64_t await_renewed(const char *sock)
+{
+	uint64_t t0 = clock_start(), deadline = mono_ms() + READY_BOUND_MS, v;
+
+	while ((v = daemon_counter(sock, "attaches")) == UINT64_MAX || v < PP_HANDLES) {
+		if (mono_ms() > deadline)
+			return 0;
+		clock_sleep_us(RENEW_POLL_US);
+	}
+	return clock_end() - t0;
+}
 
 static int pp_main(void *arg)
 {
@@ -827,6 +881,12 @@ static int pp_watched(const struct bench_opts *o, struct rec_daemon *d, uint32_t
 				goto out;
 			s->kill_to_reaped = t_reaped - t0;
 			s->start_to_ready = ready;
+			s->ready_to_renewed = await_renewed(d->sock);
+			if (s->ready_to_renewed == 0) {
+				fprintf(stderr, "shmbus-bench: FAIL: the clients did not re-register with the restarted "
+						"shmbusd within %d ms (attaches < %d)\n", READY_BOUND_MS, PP_HANDLES);
+				goto out;
+			}
 			s->down = clock_end() - t0;
 			s->records_down = sb_load_relaxed(&seg.prod->next_seq) - recs;
 			continue;
@@ -889,7 +949,7 @@ static int part_restart(const struct bench_opts *o, struct rec_daemon *d, uint32
 	FILE *out = bench_out(o);
 	struct bench_result quiet, hit;
 	struct restart_stat rs[RESTARTS], unused[RESTARTS];
-	uint64_t ready[RESTARTS], down[RESTARTS], reaped[RESTARTS], recs_min = UINT64_MAX;
+	uint64_t ready[RESTARTS], down[RESTARTS], reaped[RESTARTS], renew[RESTARTS], recs_min = UINT64_MAX;
 	unsigned nrs = 0, nq = 0;
 	char extra[768], topic[SB_TOPIC_MAX + 1];
 
@@ -904,12 +964,14 @@ static int part_restart(const struct bench_opts *o, struct rec_daemon *d, uint32
 		ready[i] = rs[i].start_to_ready;
 		down[i] = rs[i].down;
 		reaped[i] = rs[i].kill_to_reaped;
+		renew[i] = rs[i].ready_to_renewed;
 		if (rs[i].records_down < recs_min)
 			recs_min = rs[i].records_down;
 	}
 	qsort(ready, nrs, sizeof(ready[0]), cmp_u64);
 	qsort(down, nrs, sizeof(down[0]), cmp_u64);
 	qsort(reaped, nrs, sizeof(reaped[0]), cmp_u64);
+	qsort(renew, nrs, sizeof(renew[0]), cmp_u64);
 	snprintf(quiet.scenario, sizeof(quiet.scenario), "recovery-pp-quiet");
 	snprintf(hit.scenario, sizeof(hit.scenario), "recovery-pp-restarts");
 
@@ -932,6 +994,10 @@ static int part_restart(const struct bench_opts *o, struct rec_daemon *d, uint32
 		ticks_ns(ready[nrs / 2]) / 1e6, ticks_ns(ready[nrs - 1]) / 1e6);
 	fprintf(out, "                     %-22s %7.2f %7.2f %7.2f\n", "kill -> ready (no daemon)",
 		ticks_ns(down[0]) / 1e6, ticks_ns(down[nrs / 2]) / 1e6, ticks_ns(down[nrs - 1]) / 1e6);
+	fprintf(out, "                     %-22s %7.2f %7.2f %7.2f\n", "ready -> leases renewed",
+		ticks_ns(renew[0]) / 1e6, ticks_ns(renew[nrs / 2]) / 1e6, ticks_ns(renew[nrs - 1]) / 1e6);
+	fprintf(out, "   (leases renewed: the %d handles of ping and pong re-registered by their clients' lease "
+		     "watchers, no control call made; polled every %d us)\n", PP_HANDLES, RENEW_POLL_US);
 	fprintf(out, "   first start of this daemon, before any run: %.2f ms to ready\n", ticks_ns(d->first_ready) / 1e6);
 	fprintf(out, "   round trips completed while no daemon was ready:");
 	for (unsigned i = 0; i < nrs; i++)
@@ -945,10 +1011,12 @@ static int part_restart(const struct bench_opts *o, struct rec_daemon *d, uint32
 		report_json(&quiet, ",\"restarts\":0");
 		snprintf(extra, sizeof(extra),
 			 ",\"restarts\":%u,\"ready_p50_ns\":%.1f,\"ready_max_ns\":%.1f,\"down_p50_ns\":%.1f,"
-			 "\"down_max_ns\":%.1f,\"records_while_down_min\":%llu,\"lost\":0,"
+			 "\"down_max_ns\":%.1f,\"renew_p50_ns\":%.1f,\"renew_max_ns\":%.1f,"
+			 "\"records_while_down_min\":%llu,\"lost\":0,"
 			 "\"first_ready_ns\":%.1f,\"quiet_p50_ns\":%.1f,\"quiet_p99_ns\":%.1f,\"quiet_p999_ns\":%.1f,\"quiet_max_ns\":%.1f",
 			 nrs, ticks_ns(ready[nrs / 2]), ticks_ns(ready[nrs - 1]), ticks_ns(down[nrs / 2]),
-			 ticks_ns(down[nrs - 1]), (unsigned long long)recs_min, ticks_ns(d->first_ready), quiet.lat.p50_ns, quiet.lat.p99_ns,
+			 ticks_ns(down[nrs - 1]), ticks_ns(renew[nrs / 2]), ticks_ns(renew[nrs - 1]),
+			 (unsigned long long)recs_min, ticks_ns(d->first_ready), quiet.lat.p50_ns, quiet.lat.p99_ns,
 			 quiet.lat.p999_ns, quiet.lat.max_ns);
 		report_json(&hit, extra);
 	}

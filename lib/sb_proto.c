@@ -277,6 +277,30 @@ void sbp_close_fds(int fds[SBP_MAX_FDS])
 	}
 }
 
+int sbp_stats_get(const struct sbp_msg *m, const char *key, uint64_t *v)
+{
+	struct sbp_rd r;
+	uint32_t n;
+	int rc = SB_ENOENT;
+
+	if (m->hdr.body_len < 4)
+		return SB_ECORRUPT;
+	sbp_rd_init(&r, m->body + 4, m->hdr.body_len - 4);
+	n = sbp_get_u32(&r);
+	for (uint32_t i = 0; i < n && !r.bad; i++) {
+		char k[SBP_NAME_MAX];
+		uint64_t x;
+
+		sbp_get_str(&r, k, sizeof(k));
+		x = sbp_get_u64(&r);
+		if (!r.bad && strcmp(k, key) == 0) {
+			*v = x;
+			rc = SB_OK;
+		}
+	}
+	return sbp_rd_done(&r) ? rc : SB_ECORRUPT;
+}
+
 /* Read exactly len bytes; fds, if any, arrive with the first byte. */
 static int recv_all(int sock, void *buf, size_t len, int fds[SBP_MAX_FDS])
 {

@@ -150,6 +150,11 @@ long sbp_recv_some(int sock, void *buf, size_t len, int fds[SBP_MAX_FDS], int fl
 /* Close the fds sbp_recv stored (those >= 0) and set every slot to -1. */
 void sbp_close_fds(int fds[SBP_MAX_FDS]);
 
+/* A STATS reply's counter: m is the whole reply (status word first).
+ * Returns 0 with *v, SB_ENOENT if the reply has no such key, or
+ * SB_ECORRUPT if it is malformed. */
+int sbp_stats_get(const struct sbp_msg *m, const char *key, uint64_t *v);
+
 /* The default control socket path: /run/shmbus/shmbusd.sock for root,
  * $XDG_RUNTIME_DIR/shmbus/shmbusd.sock otherwise, /tmp/shmbus-UID/shmbusd.sock
  * when XDG_RUNTIME_DIR is unset.  (No $SHMBUS_SOCKET here: that is the

@@ -33,7 +33,7 @@
 #include "sb_lib.h"
 
 #define RETRY_FIRST_MS 1   /* first retry while no daemon answers */
-#define RETRY_MAX_MS   250 /* backoff cap: at most four attempts a second */
+#define RETRY_MAX_MS   25  /* backoff cap: a restarted daemon is found within 25 ms */
 #define REFUSED_MS     5000 /* a daemon that answers but refuses (version, permission) */
 
 static void drain(int efd)

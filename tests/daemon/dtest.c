@@ -260,11 +260,9 @@ uint64_t dt_stat(const struct dt_daemon *d, const char *topic, const char *key)
 {
 	uint8_t body[80];
 	struct sbp_wr w;
-	struct sbp_rd r;
 	struct sbp_msg m;
 	uint64_t v = UINT64_MAX;
-	uint32_t n;
-	int fd = dt_raw_connect(d->sock);
+	int fd = dt_raw_connect(d->sock), rc;
 
 	if (fd < 0)
 		fail_msg("connect %s: %s", d->sock, strerror(errno));
@@ -275,20 +273,10 @@ uint64_t dt_stat(const struct dt_daemon *d, const char *topic, const char *key)
 	if (dt_raw_call(fd, SBP_STATS, body, w.len, &m) != 0)
 		fail_msg("STATS %s refused", topic ? topic : "");
 	close(fd);
-	sbp_rd_init(&r, m.body + 4, m.hdr.body_len - 4);
-	n = sbp_get_u32(&r);
-	for (uint32_t i = 0; i < n && !r.bad; i++) {
-		char k[64];
-		uint64_t x;
-
-		sbp_get_str(&r, k, sizeof(k));
-		x = sbp_get_u64(&r);
-		if (!r.bad && strcmp(k, key) == 0)
-			v = x;
-	}
-	if (!sbp_rd_done(&r))
+	rc = sbp_stats_get(&m, key, &v);
+	if (rc == SB_ECORRUPT)
 		fail_msg("STATS reply is malformed");
-	return v;
+	return rc == SB_OK ? v : UINT64_MAX;
 }
 
 uint64_t dt_wait_stat(const struct dt_daemon *d, const char *topic, const char *key, uint64_t want)
