@@ -22,12 +22,16 @@ enum baseline_layout {
 	BASELINE_SPLIT = 0,  /* counter on its own cache line, payload elsewhere */
 	BASELINE_STREAM = 1, /* counter heads the payload block; blocks advance */
 	BASELINE_INLINE = 2, /* counter heads the payload block; one fixed block */
+	BASELINE_SPLIT_STREAM = 3, /* counter on a line of its own, payload on the next; blocks advance */
 };
 
 /* Scenario name of a baseline result in that layout. */
 static inline const char *baseline_name(enum baseline_layout l)
 {
-	return l == BASELINE_STREAM ? "baseline-stream" : l == BASELINE_INLINE ? "baseline-inline" : "baseline";
+	return l == BASELINE_STREAM	  ? "baseline-stream"
+	       : l == BASELINE_INLINE	  ? "baseline-inline"
+	       : l == BASELINE_SPLIT_STREAM ? "baseline-split-stream"
+					  : "baseline";
 }
 
 struct bench_opts {

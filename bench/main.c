@@ -80,8 +80,9 @@ static void usage(FILE *f)
 		"  --shared            publishers attach in shared (multi-producer) mode\n"
 		"  --baseline LAYOUT   the limit's memory layout: split (flag on its own cache line,\n"
 		"                      payload in a fixed buffer; default), stream (flag heads the\n"
-		"                      payload, blocks advance through --ring-size bytes) or inline\n"
-		"                      (flag heads the payload, one fixed block)\n"
+		"                      payload, blocks advance through --ring-size bytes), inline\n"
+		"                      (flag heads the payload, one fixed block) or split-stream\n"
+		"                      (flag line, then payload lines; blocks advance like stream)\n"
 		"  --json              one JSON object per result per line on stdout (tables go to stderr)\n"
 		"  --csv FILE          append one row per result to FILE\n"
 		"  --hist              print the latency histogram of all samples\n"
@@ -329,8 +330,10 @@ static int parse_option(struct bench_opts *o, int c, const char *arg)
 			o->baseline = BASELINE_INLINE;
 		else if (strcmp(arg, "split") == 0)
 			o->baseline = BASELINE_SPLIT;
+		else if (strcmp(arg, "split-stream") == 0)
+			o->baseline = BASELINE_SPLIT_STREAM;
 		else
-			return bad_value("--baseline", arg, "expected stream, inline or split");
+			return bad_value("--baseline", arg, "expected split, stream, inline or split-stream");
 		return 0;
 	case OPT_JSON:
 		o->json = true;
