@@ -53,6 +53,7 @@ const char *sb_default_socket_path(char *buf, size_t len)
 
 void sbi_link_add(sb_client_t *c, struct sbi_link *l)
 {
+	atomic_store_explicit(&l->leased, true, memory_order_relaxed);
 	l->next = c->handles.next;
 	l->prev = &c->handles;
 	c->handles.next->prev = l;
@@ -297,8 +298,9 @@ int sbi_reconnect_locked(sb_client_t *c)
 		rc = reregister_locked(c, l);
 		if (rc < 0 && c->broken)
 			return rc;
-		/* A handle the new daemon does not recognise keeps working on
-		 * its mapping, without a lease. */
+		/* A handle the new daemon does not take back keeps working on
+		 * its mapping, without a lease; its stats say so. */
+		atomic_store_explicit(&l->leased, rc == SB_OK, memory_order_relaxed);
 	}
 	return SB_OK;
 }

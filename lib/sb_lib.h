@@ -6,6 +6,7 @@
 #define SB_LIB_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -23,6 +24,10 @@ enum sbi_kind { SBI_LIST = 0, SBI_PUB = 1, SBI_SUB = 2 };
 struct sbi_link {
 	struct sbi_link *prev, *next;
 	enum sbi_kind kind;
+	/* false once a restarted daemon refused to take the handle back
+	 * (written under the client's lock, read by the stats calls).
+	 * RELAXED both ways: a status word, ordered with nothing. */
+	_Atomic bool leased;
 };
 
 struct sb_client {

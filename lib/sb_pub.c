@@ -117,6 +117,7 @@ void sb_pub_stats(const sb_pub_t *p, struct sb_pub_stats *st)
 	/* RELAXED: statistics written by this handle's own thread. */
 	st->backpressure = sb_load_relaxed(&p->ring.slot->backpressure);
 	st->aborted = sb_load_relaxed(&p->ring.slot->aborted);
+	st->leased = atomic_load_explicit(&p->link.leased, memory_order_relaxed);
 }
 
 int sb_pub_numa_node(const sb_pub_t *p)

@@ -183,6 +183,7 @@ void sb_sub_stats(const sb_sub_t *s, struct sb_sub_stats *st)
 	st->consumed = sb_ring_sub_consumed(&s->ring);
 	st->lost = sb_ring_sub_lost(&s->ring);
 	st->laps = sb_ring_sub_laps(&s->ring);
+	st->leased = atomic_load_explicit(&s->link.leased, memory_order_relaxed);
 }
 
 int sb_sub_numa_node(const sb_sub_t *s)

@@ -138,6 +138,9 @@ struct sb_pub_stats {
 	uint64_t published;     /* messages committed by this handle */
 	uint64_t backpressure;  /* claims refused with SB_EBACKPRESSURE */
 	uint64_t aborted;       /* messages aborted */
+	int leased;             /* 1: the daemon holds this handle's lease (it frees
+				 * the slot if the process dies); 0: a restarted
+				 * daemon refused to take the handle back */
 };
 void sb_pub_stats(const sb_pub_t *pub, struct sb_pub_stats *stats);
 
@@ -205,6 +208,7 @@ struct sb_sub_stats {
 	uint64_t consumed; /* messages delivered */
 	uint64_t lost;     /* messages lost to lapping */
 	uint64_t laps;     /* times overrun */
+	int leased;        /* as in struct sb_pub_stats */
 };
 void sb_sub_stats(const sb_sub_t *sub, struct sb_sub_stats *stats);
 

@@ -338,6 +338,55 @@ static void test_restart_watcher_retries_until_a_daemon_answers(void **state)
 	dt_daemon_stop(&d);
 }
 
+/* A handle the restarted daemon cannot take back (its topic's files were
+ * removed while no daemon ran) keeps working on its mapping, and its stats
+ * say it has no lease; the client's other handle is taken back. */
+static void test_restart_handle_not_taken_back_is_reported_unleased(void **state)
+{
+	struct sb_sub_opts so = { SB_TETHERED, SB_FROM_LATEST, SB_SPIN };
+	struct sb_client_opts co = { .name = "halfway" };
+	struct sb_sub_stats st;
+	struct dt_daemon d;
+	char path[256];
+	sb_sub_t *gone, *kept;
+	sb_client_t *c;
+	uint64_t t0;
+
+	(void)state;
+	dt_daemon_start(&d, config, NULL);
+	co.socket_path = d.sock;
+	c = sb_connect(&co);
+	assert_non_null(c);
+	gone = sb_sub_open(c, "gone", &so);
+	kept = sb_sub_open(c, "stream", &so);
+	assert_non_null(gone);
+	assert_non_null(kept);
+	sb_sub_stats(gone, &st);
+	assert_int_equal(st.leased, 1);
+
+	dt_daemon_kill(&d);
+	snprintf(path, sizeof(path), "%s/gone", d.dir);
+	assert_int_equal(unlink(path), 0);
+	snprintf(path, sizeof(path), "%s/gone@subs", d.dir);
+	assert_int_equal(unlink(path), 0);
+	dt_daemon_spawn(&d, config, NULL);
+	assert_int_equal(dt_wait_stat(&d, NULL, "attaches", 1), 1); /* "stream" */
+	t0 = dt_now_ns();
+	for (;;) {
+		sb_sub_stats(gone, &st);
+		if (!st.leased)
+			break;
+		if (dt_now_ns() - t0 > DT_BOUND_NS)
+			fail_msg("the handle of the removed topic is still reported leased");
+		dt_relax();
+	}
+	sb_sub_stats(kept, &st);
+	assert_int_equal(st.leased, 1);
+	assert_int_equal(sb_sub_read(gone, &(struct sb_msg){ 0 }, 1), SB_EEMPTY); /* still usable */
+	sb_disconnect(c);
+	dt_daemon_stop(&d);
+}
+
 /* A fork()ed child inherits the client but not its watcher thread: its
  * sb_disconnect must not wait for a thread that does not exist in it, nor
  * disturb the parent's watcher, which still renews the parent's lease
@@ -440,6 +489,7 @@ int main(void)
 		cmocka_unit_test(test_restart_watcher_renews_lease_of_idle_client),
 		cmocka_unit_test(test_restart_watcher_retries_until_a_daemon_answers),
 		cmocka_unit_test(test_restart_forked_child_disconnects_without_the_watcher),
+		cmocka_unit_test(test_restart_handle_not_taken_back_is_reported_unleased),
 		cmocka_unit_test(test_restart_slot_of_client_dead_during_downtime_is_reclaimed),
 		cmocka_unit_test(test_restart_quarantines_segment_without_its_subscriber_file),
 	};
