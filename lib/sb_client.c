@@ -338,8 +338,10 @@ sb_client_t *sb_connect(const struct sb_client_opts *opts)
 	sb_client_t *c;
 	int rc;
 
-	if (opts && (opts->flags & ~(unsigned)SB_CLIENT_NO_WATCHER)) {
-		sbi_error(SB_EINVAL, "unknown client flags 0x%x", opts->flags & ~(unsigned)SB_CLIENT_NO_WATCHER);
+	const unsigned known = SB_CLIENT_NO_WATCHER | SB_CLIENT_WATCHER_CPU;
+
+	if (opts && (opts->flags & ~known)) {
+		sbi_error(SB_EINVAL, "unknown client flags 0x%x", opts->flags & ~known);
 		errno = EINVAL;
 		return NULL;
 	}
@@ -370,7 +372,7 @@ sb_client_t *sb_connect(const struct sb_client_opts *opts)
 	rc = connect_hello_locked(c);
 	pthread_mutex_unlock(&c->lock);
 	if (rc == SB_OK && !(opts && (opts->flags & SB_CLIENT_NO_WATCHER)))
-		rc = sbi_watch_start(c);
+		rc = sbi_watch_start(c, opts && (opts->flags & SB_CLIENT_WATCHER_CPU) ? opts->watcher_cpu : -1);
 	if (rc < 0) {
 		sbi_fork_unregister(c);
 		if (c->fd >= 0)

@@ -90,7 +90,7 @@ int sbi_reconnect_locked(sb_client_t *c);
 /* The lease watcher thread: start it (0 or a code), stop it (joins it;
  * in a fork()ed child only releases the descriptor), and tell it that a
  * new connection exists (called by whoever connects, under lock). */
-int sbi_watch_start(sb_client_t *c);
+int sbi_watch_start(sb_client_t *c, int cpu); /* cpu -1: the caller's CPUs */
 void sbi_watch_stop(sb_client_t *c);
 void sbi_watch_kick(sb_client_t *c);
 

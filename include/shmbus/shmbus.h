@@ -57,6 +57,9 @@ enum sb_client_flags {
 	/* No lease watcher thread: after a daemon restart the client
 	 * reconnects on its next control call only (see sb_connect). */
 	SB_CLIENT_NO_WATCHER = 1u << 0,
+	/* Run the watcher on CPU watcher_cpu (e.g. a housekeeping core)
+	 * instead of the connecting thread's CPUs. */
+	SB_CLIENT_WATCHER_CPU = 1u << 1,
 };
 
 struct sb_client_opts {
@@ -65,6 +68,7 @@ struct sb_client_opts {
 	unsigned flags;          /* enum sb_client_flags, or-ed; 0: defaults */
 	uint32_t timeout_ms;     /* longest wait for a reply of shmbusd (0: 5000;
 				  * SB_TIMEOUT_NONE: wait forever) */
+	int watcher_cpu;         /* with SB_CLIENT_WATCHER_CPU: the watcher's CPU */
 };
 
 #define SB_TIMEOUT_NONE UINT32_MAX
@@ -76,9 +80,9 @@ struct sb_client_opts {
  * poll() on the connection; when shmbusd goes away it reconnects as soon as
  * a daemon answers on the same path and re-registers every open handle, so
  * the lease is renewed without waiting for a control call.  It never touches
- * the data path, blocks every signal, and starts with the CPU affinity of
- * the thread calling sb_connect (pin that thread afterwards, or call
- * sb_connect from a housekeeping thread).  A child made with fork() has no
+ * the data path, blocks every signal, and runs on the CPUs of the thread
+ * calling sb_connect, or on opts->watcher_cpu with SB_CLIENT_WATCHER_CPU
+ * (keep it off isolated cores: it runs when the daemon restarts).  A child made with fork() has no
  * watcher; its control calls still reconnect.  fork() waits for control
  * calls in flight (every client's lock is held across it), so a child never
  * inherits a lock held by a thread it does not have. */

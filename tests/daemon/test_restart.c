@@ -9,6 +9,7 @@
 #include "dtest.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sched.h>
@@ -338,6 +339,70 @@ static void test_restart_watcher_retries_until_a_daemon_answers(void **state)
 	dt_daemon_stop(&d);
 }
 
+/* The watcher's CPU (SB_CLIENT_WATCHER_CPU): the one thread named
+ * "sb-lease" may run there and nowhere else; a CPU outside the process's
+ * set is refused. */
+static void test_restart_watcher_runs_on_the_requested_cpu(void **state)
+{
+	struct sb_client_opts co = { .name = "pinned", .flags = SB_CLIENT_WATCHER_CPU };
+	char path[320], line[256], want[32], got[64] = "";
+	struct dt_daemon d;
+	struct dirent *e;
+	cpu_set_t mine;
+	sb_client_t *c;
+	unsigned found = 0;
+	DIR *dir;
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(sched_getaffinity(0, sizeof(mine), &mine), 0);
+	co.watcher_cpu = -1;
+	for (int i = 0; i < CPU_SETSIZE; i++)
+		if (CPU_ISSET(i, &mine))
+			co.watcher_cpu = i; /* the highest we may use */
+	dt_daemon_start(&d, config, NULL);
+	co.socket_path = d.sock;
+	c = sb_connect(&co);
+	assert_non_null(c);
+	dir = opendir("/proc/self/task");
+	assert_non_null(dir);
+	while ((e = readdir(dir))) {
+		char comm[32] = "";
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (!fgets(comm, sizeof(comm), f))
+			comm[0] = '\0';
+		fclose(f);
+		if (strcmp(comm, "sb-lease\n") != 0)
+			continue;
+		found++;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/status", e->d_name);
+		f = fopen(path, "r");
+		assert_non_null(f);
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "Cpus_allowed_list: %63s", got) == 1)
+				break;
+		fclose(f);
+	}
+	closedir(dir);
+	assert_int_equal(found, 1);
+	snprintf(want, sizeof(want), "%d", co.watcher_cpu);
+	assert_string_equal(got, want);
+	sb_disconnect(c);
+
+	co.watcher_cpu = CPU_SETSIZE - 1; /* not ours (unless 1024 CPUs are) */
+	if (!CPU_ISSET(CPU_SETSIZE - 1, &mine)) {
+		assert_null(sb_connect(&co));
+		assert_int_equal(errno, EINVAL);
+	}
+	dt_daemon_stop(&d);
+}
+
 /* A handle the restarted daemon cannot take back (its topic's files were
  * removed while no daemon ran) keeps working on its mapping, and its stats
  * say it has no lease; the client's other handle is taken back. */
@@ -490,6 +555,7 @@ int main(void)
 		cmocka_unit_test(test_restart_watcher_retries_until_a_daemon_answers),
 		cmocka_unit_test(test_restart_forked_child_disconnects_without_the_watcher),
 		cmocka_unit_test(test_restart_handle_not_taken_back_is_reported_unleased),
+		cmocka_unit_test(test_restart_watcher_runs_on_the_requested_cpu),
 		cmocka_unit_test(test_restart_slot_of_client_dead_during_downtime_is_reclaimed),
 		cmocka_unit_test(test_restart_quarantines_segment_without_its_subscriber_file),
 	};
