@@ -71,6 +71,7 @@ struct daemon_pair {
 	char socket[BENCH_PATH_MAX];
 	char ab[SB_TOPIC_MAX + 1], ba[SB_TOPIC_MAX + 1];
 	uint32_t size;
+	int watcher_cpu;           /* the clients' lease watchers: --cores' third CPU, or -1 */
 };
 
 struct daemon_side {

@@ -66,7 +66,9 @@ int daemon_side_open(struct worker *w, const struct daemon_pair *dp, bool ping, 
 		     uint64_t *open_ticks)
 {
 	const char *pub_topic = ping ? dp->ab : dp->ba, *sub_topic = ping ? dp->ba : dp->ab;
-	struct sb_client_opts co = { .socket_path = dp->socket, .name = "shmbus-bench" };
+	struct sb_client_opts co = { .socket_path = dp->socket, .name = "shmbus-bench",
+				     .flags = dp->watcher_cpu >= 0 ? SB_CLIENT_WATCHER_CPU : 0,
+				     .watcher_cpu = dp->watcher_cpu };
 	struct sb_pub_opts po = { .mode = SB_PUBLISH_EXCLUSIVE, .create = NULL };
 	struct sb_sub_opts so = { .mode = SB_TETHERED, .start = SB_FROM_LATEST, .wait = SB_SPIN };
 	uint64_t t0 = clock_start();
@@ -259,6 +261,9 @@ int daemon_pair_create(const struct bench_opts *o, uint32_t size, struct daemon_
 	snprintf(dp->ab, sizeof(dp->ab), "sbbench.%ld.%u.ab", (long)getpid(), size);
 	snprintf(dp->ba, sizeof(dp->ba), "sbbench.%ld.%u.ba", (long)getpid(), size);
 	dp->size = size;
+	/* A third core, where given, takes the lease watchers too (as it
+	 * takes the daemon): off the two measuring cores. */
+	dp->watcher_cpu = o->ncores >= 3 ? o->cores[2] : -1;
 	return topics_create(o, dp);
 }
 
