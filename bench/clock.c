@@ -9,7 +9,9 @@
  * The resolution is the greatest common divisor of many differences between
  * readings taken after busy waits of varying length: a counter that steps by
  * q ticks only ever differs by multiples of q, while one that steps by 1
- * yields coprime differences within a few readings.
+ * yields coprime differences within a few readings.  It is taken in 16
+ * chunks and the majority wins, so a vCPU's move during one does not
+ * spoil it.
  */
 #include "clock.h"
 
@@ -21,6 +23,7 @@
 #define PAIR_TRIES   16
 #define OVERHEAD_RUNS 4096
 #define STEP_READS   4096
+#define STEP_CHUNKS  16
 
 static double ticks_per_ns;
 static uint64_t step_ticks = 1;
@@ -68,14 +71,15 @@ static uint64_t gcd_u64(uint64_t a, uint64_t b)
 	return a;
 }
 
-static uint64_t measure_step(void)
+/* The gcd of the differences of STEP_READS / STEP_CHUNKS readings. */
+static uint64_t chunk_step(unsigned chunk)
 {
 	uint64_t g = 0, prev = clock_start();
 
-	for (unsigned i = 0; i < STEP_READS; i++) {
+	for (unsigned i = 0; i < STEP_READS / STEP_CHUNKS; i++) {
 		/* A wait of 0..60 pause instructions, so that the distances
 		 * between readings do not all share a factor by accident. */
-		for (unsigned k = (i * 7) % 61; k; k--)
+		for (unsigned k = (i * 7 + chunk) % 61; k; k--)
 			__builtin_ia32_pause();
 		uint64_t t = clock_start();
 
@@ -86,6 +90,29 @@ static uint64_t measure_step(void)
 			break;
 	}
 	return g ? g : 1;
+}
+
+/* The step most chunks agree on: a vCPU moved to another core during one
+ * chunk puts a difference off the grid there (another phase of the steps)
+ * and spoils that chunk's gcd only. */
+static uint64_t measure_step(void)
+{
+	uint64_t g[STEP_CHUNKS], best = 1;
+	unsigned best_n = 0;
+
+	for (unsigned c = 0; c < STEP_CHUNKS; c++)
+		g[c] = chunk_step(c);
+	for (unsigned c = 0; c < STEP_CHUNKS; c++) {
+		unsigned n = 0;
+
+		for (unsigned d = 0; d < STEP_CHUNKS; d++)
+			n += g[d] == g[c];
+		if (n > best_n || (n == best_n && g[c] < best)) {
+			best = g[c];
+			best_n = n;
+		}
+	}
+	return best_n * 2 > STEP_CHUNKS ? best : 1; /* no majority: assume one tick */
 }
 
 int clock_calibrate(void)

@@ -15,7 +15,10 @@
  * the run: grouped-data interpolation.  A sample taken between two readings
  * of a stepping counter equals the true interval plus an error of mean zero
  * (the readings' phase within a step is uniform), so the interpolated
- * percentiles resolve differences far below the step.  stats_set_step(1)
+ * percentiles resolve differences far below the step.  A sample taken
+ * across a move of the vCPU to another core can be off the grid (the
+ * counter's steps have another phase there); up to 1 % such samples are
+ * tolerated, more turn interpolation off.  stats_set_step(1)
  * (--raw-percentiles) reports plain nearest-rank values.  min and max are
  * always the raw extremes.
  */
@@ -49,7 +52,8 @@ struct lat_hist {
 };
 
 /* The clock step, in ticks, that stats_compute interpolates across (default
- * 1: none).  Samples that are not all multiples of it are not interpolated. */
+ * 1: none).  Samples of which more than 1 % are not multiples of it are
+ * not interpolated (a few are: readings that straddle a vCPU's move). */
 void stats_set_step(uint64_t ticks);
 
 /* Sort ticks[0..n) in place and fill *st.  Returns 0, or -1 if n == 0. */

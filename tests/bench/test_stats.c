@@ -150,8 +150,9 @@ static void ratio_of_stepped_subjects(void **state)
 		fail_msg("p50 ratio %.4f, true %.4f", b.p50_ns / a.p50_ns, tb / ta);
 }
 
-/* Samples off the step's grid (another clock, a step misjudged) are left
- * to nearest rank; one value throughout is that value at p50. */
+/* Samples off the step's grid: a few (readings that straddled a vCPU's
+ * move) leave the interpolation on, more than 1 % (another clock, a step
+ * misjudged) turn it off; one value throughout is that value at p50. */
 static void off_grid_samples_and_one_value(void **state)
 {
 	struct lat_stats st;
@@ -160,10 +161,18 @@ static void off_grid_samples_and_one_value(void **state)
 	stats_set_step(STEP);
 	for (size_t i = 0; i < 1000; i++)
 		ticks[i] = STEP * (1 + i % 10);
-	ticks[500] = STEP * 3 + 1;
+	for (size_t i = 0; i < 11; i++)
+		ticks[i * 10 + 2] = STEP * 3 + 1; /* 11 of 1000: above 1 % */
 	assert_int_equal(stats_compute(ticks, 1000, &st), 0);
 	assert_true(fabs(st.p50_ns - ns(STEP * 5)) < 1e-9);
 	assert_true(fabs(st.p90_ns - ns(STEP * 9)) < 1e-9);
+
+	for (size_t i = 0; i < 1000; i++)
+		ticks[i] = STEP * (1 + i % 10);
+	ticks[502] = STEP * 3 + 1; /* 1 of 1000: interpolated still */
+	assert_int_equal(stats_compute(ticks, 1000, &st), 0);
+	/* Rank 500 ends the run of 100 samples at 5 steps: its upper edge. */
+	assert_true(fabs(st.p50_ns - ns(STEP * 5.5)) < 1e-6);
 
 	for (size_t i = 0; i < 1000; i++)
 		ticks[i] = STEP * 17;
@@ -172,25 +181,29 @@ static void off_grid_samples_and_one_value(void **state)
 	assert_true(st.p9999_ns <= ns(STEP * 17.5) && st.p9999_ns > ns(STEP * 17));
 }
 
-/* The detected step divides every difference of readings on this machine
- * (a step detected too coarse would not), and is plausible. */
+/* The detected step divides the differences of readings on this machine
+ * (a step detected too coarse would fail about half of them), and is
+ * plausible.  A few may not: a vCPU moved between two readings lands on
+ * another phase of the steps (seen in CI); 1 % is allowed. */
 static void clock_step_divides_readings(void **state)
 {
 	uint64_t q = clock_step_ticks(), prev = clock_start();
+	unsigned off = 0, n = 20000;
 
 	(void)state;
 	assert_true(q >= 1);
 	assert_true((double)q < clock_ticks_per_ns() * 1000);
-	for (unsigned i = 0; i < 20000; i++) {
+	for (unsigned i = 0; i < n; i++) {
 		for (unsigned k = (i * 13) % 97; k; k--)
 			__builtin_ia32_pause();
 		uint64_t t = clock_start();
 
-		if ((t - prev) % q)
-			fail_msg("readings %llu ticks apart, step %llu", (unsigned long long)(t - prev),
-				 (unsigned long long)q);
+		off += (t - prev) % q != 0;
 		prev = t;
 	}
+	if (off * 100 > n)
+		fail_msg("%u of %u reading differences are not multiples of the step %llu", off, n,
+			 (unsigned long long)q);
 }
 
 int main(void)
