@@ -113,6 +113,13 @@ static int roudi_start(void)
 	return 0;
 }
 
+void iceoryx_done(void)
+{
+	roudi_stop();
+	if (roudi_state == 1)
+		roudi_state = -1;
+}
+
 bool iceoryx_available(void)
 {
 	if (roudi_state == 0) {

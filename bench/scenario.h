@@ -41,6 +41,9 @@ sb_pub_t *daemon_pub_open_retry(sb_client_t *c, const char *topic, const struct 
 bool zmq_available(void);
 int zmq_run(const struct bench_opts *o, const struct run_spec *spec, struct bench_result *res);
 bool iceoryx_available(void);
+/* Stop RouDi now rather than at exit: no iceoryx run follows, and what is
+ * measured next should not share the cores with its threads. */
+void iceoryx_done(void);
 int iceoryx_run(const struct bench_opts *o, const struct run_spec *spec, struct bench_result *res);
 /* One-way lossless stream of count records, 1 publisher -> 1 subscriber:
  * *msgs_per_s at the subscriber.  shmbus (single-record API; prints its
