@@ -129,7 +129,8 @@ void sb_pub_close(sb_pub_t *pub);
 /* Claim len bytes in the ring; *buf points at them.  Returns 0,
  * SB_EMSGSIZE, SB_EBACKPRESSURE (nothing claimed: retry later), SB_ESTATE. */
 int sb_pub_claim(sb_pub_t *pub, uint32_t len, void **buf);
-/* Claim n messages at once (n <= 256); bufs[i] gets lens[i] bytes. */
+/* Claim n messages at once (n <= 256); bufs[i] gets lens[i] bytes; one
+ * sb_pub_commit publishes them all.  Returns 0 or as sb_pub_claim. */
 int sb_pub_claim_batch(sb_pub_t *pub, const uint32_t *lens, unsigned n, void **bufs);
 /* Publish what was claimed.  Returns 0 or SB_ESTATE. */
 int sb_pub_commit(sb_pub_t *pub);
