@@ -134,7 +134,7 @@ void sbd_lease_release(struct sbd *d, struct sbd_session *s, struct sbd_handle *
 		r->exclusive = h->mode == 1;
 		/* ACQUIRE pairs with the committers' RELEASE of tail. */
 		r->observed_tail = sb_load_acquire(&t->seg.prod->tail);
-		r->deadline_ns = sbd_now_ns() + (uint64_t)d->cfg.grace_ms * 1000000u;
+		r->deadline_ns = sb_mono_ns() + (uint64_t)d->cfg.grace_ms * 1000000u;
 		sbd_topic_get(t);
 		r->next = d->repairs;
 		d->repairs = r;
@@ -194,7 +194,7 @@ void sbd_lease_sweep_unreported(struct sbd *d, struct sbd_session *s, struct sbd
 void sbd_lease_adopt_orphans(struct sbd *d, struct sbd_topic *t)
 {
 	const struct sb_seg *seg = &t->seg;
-	uint64_t now = sbd_now_ns();
+	uint64_t now = sb_mono_ns();
 
 	for (uint32_t n = 0; n < seg->max_subs + seg->max_pubs; n++) {
 		bool sub = n < seg->max_subs;
@@ -268,7 +268,7 @@ static bool repair_step(struct sbd *d, struct sbd_repair *r)
 	if (tail != r->observed_tail || (!r->exclusive && ip != tail)) {
 		/* Progress, or our claim waits behind another: wait again. */
 		r->observed_tail = tail;
-		r->deadline_ns = sbd_now_ns() + (uint64_t)d->cfg.grace_ms * 1000000u;
+		r->deadline_ns = sb_mono_ns() + (uint64_t)d->cfg.grace_ms * 1000000u;
 		return false;
 	}
 	rc = sb_ring_repair(&t->seg, tail);
@@ -290,13 +290,13 @@ static bool repair_step(struct sbd *d, struct sbd_repair *r)
 	}
 	/* rc == 0: tail moved under us; look again after another grace. */
 	r->observed_tail = sb_load_acquire(&t->seg.prod->tail);
-	r->deadline_ns = sbd_now_ns() + (uint64_t)d->cfg.grace_ms * 1000000u;
+	r->deadline_ns = sb_mono_ns() + (uint64_t)d->cfg.grace_ms * 1000000u;
 	return false;
 }
 
 void sbd_lease_on_timer(struct sbd *d)
 {
-	uint64_t now = sbd_now_ns();
+	uint64_t now = sb_mono_ns();
 	struct sbd_repair **pp = &d->repairs;
 
 	for (struct sbd_orphan **op = &d->orphans; *op;) {

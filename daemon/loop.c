@@ -28,14 +28,6 @@
 
 #define EVENTS_PER_CYCLE 64
 
-uint64_t sbd_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* mkdir -p for the socket's parent directory. */
 static int make_parent(const char *path)
 {
@@ -226,7 +218,7 @@ int sbd_agent_do_work(struct sbd *d, int timeout_ms)
 			if (read(d->timerfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 				sbi_log(SB_LOG_WARN, "loop", "msg=\"timerfd read failed\" errno=%d", errno);
 			sbd_lease_on_timer(d);
-			check_hello_deadlines(d, sbd_now_ns());
+			check_hello_deadlines(d, sb_mono_ns());
 			break;
 		}
 		case SBD_EV_SESSION: {

@@ -29,6 +29,7 @@
 #include <urcu/urcu-memb.h>
 #include <urcu/rculfhash.h>
 
+#include "sb_clock.h"
 #include "sb_layout.h"
 #include "sb_proto.h"
 #include "sb_segment.h"
@@ -195,7 +196,6 @@ struct sbd {
 #endif
 };
 
-uint64_t sbd_now_ns(void);
 
 /* loop.c */
 int sbd_loop_init(struct sbd *d);

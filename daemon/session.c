@@ -67,7 +67,7 @@ struct sbd_session *sbd_session_new(struct sbd *d, int fd)
 	s->pid = cr.pid > 0 && same_pidns(cr.pid) ? cr.pid : 0;
 	s->uid = cr.uid;
 	s->gid = cr.gid;
-	s->hello_deadline_ns = sbd_now_ns() + (uint64_t)d->cfg.hello_timeout_ms * 1000000u;
+	s->hello_deadline_ns = sb_mono_ns() + (uint64_t)d->cfg.hello_timeout_ms * 1000000u;
 	ev.data.ptr = s;
 	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
 		close(fd);

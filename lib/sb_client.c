@@ -32,9 +32,9 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "sb_clock.h"
 #include "sb_error.h"
 #include "sb_lib.h"
 
@@ -77,21 +77,13 @@ static bool same_file(int a, int b)
 	       sa.st_ino == sb.st_ino;
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Wait until the connection has something to read.  SB_ETIMEDOUT once
  * deadline_ns (CLOCK_MONOTONIC; UINT64_MAX: none) has passed. */
 static int wait_readable(int fd, uint64_t deadline_ns)
 {
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		uint64_t now = mono_ns();
+		uint64_t now = sb_mono_ns();
 		int ms, n;
 
 		if (deadline_ns == UINT64_MAX)
@@ -131,7 +123,7 @@ static int xfer_locked(sb_client_t *c, uint16_t type, const void *body, uint32_t
 {
 	uint32_t req = ++c->next_req;
 	uint64_t deadline = c->timeout_ms == SB_TIMEOUT_NONE ? UINT64_MAX
-				: mono_ns() + (uint64_t)c->timeout_ms * 1000000u;
+				: sb_mono_ns() + (uint64_t)c->timeout_ms * 1000000u;
 	int32_t status;
 	int rc;
 

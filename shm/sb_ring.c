@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sb_clock.h"
 #include "sb_log.h"
 
 #define SPIN_BEFORE_YIELD 1024
@@ -418,14 +419,6 @@ int sbi_peek_slow(struct sb_ring_sub *sub, struct sb_ring_view *v)
 
 /* --------------------------------------------------------------- waiting */
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static bool has_data(const struct sb_ring_sub *sub)
 {
 	/* ACQUIRE pairs with the committers' RELEASE of tail. */
@@ -463,7 +456,7 @@ int sb_ring_wait(struct sb_ring_sub *sub, uint64_t timeout_ns)
 	if (has_data(sub))
 		return SB_OK;
 	if (timeout_ns)
-		deadline = now_ns() + timeout_ns;
+		deadline = sb_mono_ns() + timeout_ns;
 	for (;;) {
 		if (has_data(sub))
 			return SB_OK;
@@ -472,19 +465,19 @@ int sb_ring_wait(struct sb_ring_sub *sub, uint64_t timeout_ns)
 			/* Adaptive: spins while the core is ours, yields at once
 			 * while another thread waits for it (sb_backoff.h). */
 			sb_backoff_idle(&sub->backoff);
-			if (deadline && (sub->backoff.empty == 0 || (spins & 1023) == 0) && now_ns() >= deadline)
+			if (deadline && (sub->backoff.empty == 0 || (spins & 1023) == 0) && sb_mono_ns() >= deadline)
 				return SB_ETIMEDOUT;
 			continue;
 		}
 		if (spins < SPIN_BEFORE_YIELD || sub->wait == SB_WAIT_SPIN) {
 			sb_cpu_relax();
-			if (deadline && (spins & 1023) == 0 && now_ns() >= deadline)
+			if (deadline && (spins & 1023) == 0 && sb_mono_ns() >= deadline)
 				return SB_ETIMEDOUT;
 			continue;
 		}
-		if (deadline && now_ns() >= deadline)
+		if (deadline && sb_mono_ns() >= deadline)
 			return SB_ETIMEDOUT;
-		futex_sleep(sub, deadline ? deadline - now_ns() : SLEEP_SLICE_NS);
+		futex_sleep(sub, deadline ? deadline - sb_mono_ns() : SLEEP_SLICE_NS);
 	}
 }
 
