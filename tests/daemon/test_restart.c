@@ -258,6 +258,35 @@ static void test_restart_client_reconnects_and_renews_its_lease(void **state)
 	dt_daemon_stop(&d);
 }
 
+/* A child that connects as name, opens a tethered subscriber on "stream"
+ * (default client options: with a lease watcher) and then makes no further
+ * call.  Returns once the subscriber is open; the child dies with the test. */
+static pid_t fork_idle_subscriber(const struct dt_daemon *d, const char *name)
+{
+	struct sb_sub_opts so = { SB_TETHERED, SB_FROM_LATEST, SB_SPIN };
+	int ready[2];
+	pid_t child;
+
+	assert_int_equal(pipe(ready), 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives a failed test */
+		struct sb_client_opts co = { .socket_path = d->sock, .name = name };
+		sb_client_t *c = sb_connect(&co);
+
+		if (!c || !sb_sub_open(c, "stream", &so))
+			_exit(10);
+		dt_signal(ready[1]);
+		for (;;)
+			pause();
+	}
+	assert_true(dt_wait_signal(ready[0]));
+	close(ready[0]);
+	close(ready[1]);
+	return child;
+}
+
 /* With the lease watcher (the default), a client that makes no control
  * call at all re-registers with the restarted daemon by itself: the new
  * daemon accepts its ATTACHED, and when the client is SIGKILLed it frees the
@@ -266,28 +295,12 @@ static void test_restart_client_reconnects_and_renews_its_lease(void **state)
 static void test_restart_watcher_renews_lease_of_idle_client(void **state)
 {
 	static const char *const args[] = { "--orphan-grace-ms", "3600000", NULL };
-	struct sb_sub_opts so = { SB_TETHERED, SB_FROM_LATEST, SB_SPIN };
 	struct dt_daemon d;
-	int ready[2];
 	pid_t child;
 
 	(void)state;
 	dt_daemon_start(&d, config, args);
-	assert_int_equal(pipe(ready), 0);
-	child = fork();
-	assert_true(child >= 0);
-	if (child == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives a failed test */
-		struct sb_client_opts co = { .socket_path = d.sock, .name = "idle" };
-		sb_client_t *c = sb_connect(&co);
-
-		if (!c || !sb_sub_open(c, "stream", &so))
-			_exit(10);
-		dt_signal(ready[1]);
-		for (;;)
-			pause(); /* no control call from here on */
-	}
-	assert_true(dt_wait_signal(ready[0]));
+	child = fork_idle_subscriber(&d, "idle");
 	dt_daemon_kill(&d);
 	dt_daemon_spawn(&d, config, args);
 	assert_int_equal(dt_wait_stat(&d, NULL, "attaches", 1), 1);
@@ -296,8 +309,6 @@ static void test_restart_watcher_renews_lease_of_idle_client(void **state)
 	assert_int_equal(dt_wait_child(child), 128 + SIGKILL);
 	assert_int_equal(dt_wait_stat(&d, NULL, "sub_slots_released", 1), 1);
 	assert_int_equal(dt_stat(&d, "stream", "sub.0.tethered"), UINT64_MAX); /* slot free */
-	close(ready[0]);
-	close(ready[1]);
 	dt_daemon_stop(&d);
 }
 
@@ -494,33 +505,18 @@ static void test_restart_forked_child_disconnects_without_the_watcher(void **sta
 static void test_restart_slot_of_client_dead_during_downtime_is_reclaimed(void **state)
 {
 	static const char *const args[] = { "--orphan-grace-ms", "200", NULL };
-	struct sb_sub_opts so = { SB_TETHERED, SB_FROM_LATEST, SB_SPIN };
 	struct sb_client_opts co = { .name = "pub" };
 	uint8_t buf[MAX_MSG];
 	struct dt_daemon d;
 	sb_client_t *c;
 	sb_pub_t *p;
 	uint64_t t0;
-	int ready[2], rc = 0;
+	int rc = 0;
 	pid_t child;
 
 	(void)state;
 	dt_daemon_start(&d, config, args);
-	assert_int_equal(pipe(ready), 0);
-	child = fork();
-	assert_true(child >= 0);
-	if (child == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives a failed test */
-		struct sb_client_opts sco = { .socket_path = d.sock, .name = "doomed" };
-		sb_client_t *sc = sb_connect(&sco);
-
-		if (!sc || !sb_sub_open(sc, "stream", &so))
-			_exit(10);
-		dt_signal(ready[1]);
-		for (;;)
-			pause();
-	}
-	assert_true(dt_wait_signal(ready[0]));
+	child = fork_idle_subscriber(&d, "doomed");
 	co.socket_path = d.sock;
 	c = sb_connect(&co);
 	assert_non_null(c);
@@ -541,8 +537,6 @@ static void test_restart_slot_of_client_dead_during_downtime_is_reclaimed(void *
 	assert_int_equal(rc, 0);
 	assert_int_equal(dt_stat(&d, NULL, "sub_slots_released"), 1);
 	sb_disconnect(c);
-	close(ready[0]);
-	close(ready[1]);
 	dt_daemon_stop(&d);
 }
 

@@ -31,6 +31,19 @@ static char proc_state(pid_t pid)
 	return p && p[1] == ' ' ? p[2] : '?';
 }
 
+/* SIGSTOP the daemon and return once it is stopped. */
+static void freeze(const struct dt_daemon *d)
+{
+	uint64_t t0 = dt_now_ns();
+
+	assert_int_equal(kill(d->pid, SIGSTOP), 0);
+	while (proc_state(d->pid) != 'T') {
+		if (dt_now_ns() - t0 > DT_BOUND_NS)
+			fail_msg("shmbusd did not stop");
+		dt_relax();
+	}
+}
+
 /* Handles the daemon holds for the client named name (CLIENTS). */
 static uint32_t handles_of(const struct dt_daemon *d, const char *name)
 {
@@ -72,7 +85,6 @@ static void test_timeout_stopped_daemon_keeps_the_lease(void **state)
 	sb_client_t *c;
 	sb_sub_t *s;
 	sb_pub_t *p;
-	uint64_t t0;
 
 	(void)state;
 	dt_daemon_start(&d, NULL, NULL);
@@ -83,13 +95,7 @@ static void test_timeout_stopped_daemon_keeps_the_lease(void **state)
 	assert_non_null(s);
 	assert_int_equal(handles_of(&d, "patient"), 1);
 
-	assert_int_equal(kill(d.pid, SIGSTOP), 0);
-	t0 = dt_now_ns();
-	while (proc_state(d.pid) != 'T') {
-		if (dt_now_ns() - t0 > DT_BOUND_NS)
-			fail_msg("shmbusd did not stop");
-		dt_relax();
-	}
+	freeze(&d);
 	p = sb_pub_open(c, "late", NULL);
 	assert_null(p);
 	assert_int_equal(errno, ETIMEDOUT);
@@ -118,18 +124,11 @@ static void test_timeout_connect_to_stopped_daemon(void **state)
 {
 	struct sb_client_opts co = { .name = "early", .timeout_ms = 200 };
 	struct dt_daemon d;
-	uint64_t t0;
 
 	(void)state;
 	dt_daemon_start(&d, NULL, NULL);
 	co.socket_path = d.sock;
-	assert_int_equal(kill(d.pid, SIGSTOP), 0);
-	t0 = dt_now_ns();
-	while (proc_state(d.pid) != 'T') {
-		if (dt_now_ns() - t0 > DT_BOUND_NS)
-			fail_msg("shmbusd did not stop");
-		dt_relax();
-	}
+	freeze(&d);
 	assert_null(sb_connect(&co));
 	assert_int_equal(errno, ETIMEDOUT);
 	assert_int_equal(kill(d.pid, SIGCONT), 0);
