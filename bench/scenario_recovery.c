@@ -254,21 +254,31 @@ static int daemon_exec(void *arg)
 	return 127;
 }
 
-static bool socket_accepts(const char *path)
+/* A connection to the UNIX socket at path, or -1. */
+static int socket_connect(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool ok;
+	int fd;
 
-	if (fd < 0 || strlen(path) >= sizeof(sa.sun_path)) {
-		if (fd >= 0)
-			close(fd);
-		return false;
-	}
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -1;
 	memcpy(sa.sun_path, path, strlen(path) + 1);
-	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+static bool socket_accepts(const char *path)
+{
+	int fd = socket_connect(path);
+
+	if (fd < 0)
+		return false;
 	close(fd);
-	return ok;
+	return true;
 }
 
 static void daemon_log_tail(struct rec_daemon *d)
@@ -764,23 +774,16 @@ struct pp_run {
 static uint64_t daemon_counter(const char *sock, const char *key)
 {
 	static struct sbp_msg m; /* 4 KiB body: not on the stack */
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	uint8_t body[64];
 	struct sbp_wr w;
 	uint64_t v = UINT64_MAX;
-	size_t len = strlen(sock);
-	int fd;
+	int fd = socket_connect(sock);
 
-	if (len >= sizeof(sa.sun_path))
-		return v;
-	memcpy(sa.sun_path, sock, len + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return v;
 	sbp_wr_init(&w, body, sizeof(body));
 	sbp_put_str(&w, "shmbus-bench");
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    sbp_send(fd, SBP_HELLO, 1, body, w.len, NULL, 0, 0) == 0 && sbp_recv(fd, &m, NULL) == 0) {
+	if (sbp_send(fd, SBP_HELLO, 1, body, w.len, NULL, 0, 0) == 0 && sbp_recv(fd, &m, NULL) == 0) {
 		sbp_wr_init(&w, body, sizeof(body));
 		sbp_put_str(&w, ""); /* the daemon's own counters */
 		if (sbp_send(fd, SBP_STATS, 2, body, w.len, NULL, 0, 0) == 0 && sbp_recv(fd, &m, NULL) == 0 &&
