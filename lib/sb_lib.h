@@ -45,9 +45,8 @@ struct sb_client {
 	/* The lease watcher (sb_watch.c). */
 	uint64_t gen;              /* connections made so far (under lock) */
 	bool stop;                 /* sb_disconnect: the watcher ends (under lock) */
-	bool watching;             /* a watcher thread was started ... */
-	pid_t owner;               /* ... by this process (none in a fork()ed child) */
-	int wake_fd;               /* eventfd: stop, or a new connection; -1: none */
+	int wake_fd;               /* eventfd: stop, or a new connection; -1: no watcher */
+	pid_t owner;               /* the process that started it (none in a fork()ed child) */
 	pthread_t watcher;
 	struct sb_client *fork_next; /* live clients, for fork() (sb_fork.c) */
 };

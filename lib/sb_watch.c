@@ -149,13 +149,12 @@ int sbi_watch_start(sb_client_t *c, int cpu)
 	}
 	pthread_setname_np(c->watcher, "sb-lease");
 	c->owner = getpid();
-	c->watching = true;
 	return SB_OK;
 }
 
 void sbi_watch_stop(sb_client_t *c)
 {
-	if (c->watching && c->owner == getpid()) {
+	if (c->wake_fd >= 0 && c->owner == getpid()) {
 		pthread_mutex_lock(&c->lock);
 		c->stop = true;
 		pthread_mutex_unlock(&c->lock);
@@ -164,7 +163,6 @@ void sbi_watch_stop(sb_client_t *c)
 	}
 	/* In a child made by fork() there is no watcher to stop: the eventfd
 	 * is the parent's too, and closing our descriptor leaves it alone. */
-	c->watching = false;
 	if (c->wake_fd >= 0)
 		close(c->wake_fd);
 	c->wake_fd = -1;
