@@ -23,15 +23,33 @@ enum baseline_layout {
 	BASELINE_STREAM = 1, /* counter heads the payload block; blocks advance */
 	BASELINE_INLINE = 2, /* counter heads the payload block; one fixed block */
 	BASELINE_SPLIT_STREAM = 3, /* counter on a line of its own, payload on the next; blocks advance */
+	BASELINE_LAYOUTS
 };
 
-/* Scenario name of a baseline result in that layout. */
+/* The layout's name as --baseline spells it, and the scenario name of a
+ * baseline result in that layout (split, the default, is plain "baseline"). */
+static inline const char *baseline_layout_name(enum baseline_layout l)
+{
+	static const char *const names[BASELINE_LAYOUTS] = {
+		[BASELINE_SPLIT] = "split",
+		[BASELINE_STREAM] = "stream",
+		[BASELINE_INLINE] = "inline",
+		[BASELINE_SPLIT_STREAM] = "split-stream",
+	};
+
+	return names[l];
+}
+
 static inline const char *baseline_name(enum baseline_layout l)
 {
-	return l == BASELINE_STREAM	  ? "baseline-stream"
-	       : l == BASELINE_INLINE	  ? "baseline-inline"
-	       : l == BASELINE_SPLIT_STREAM ? "baseline-split-stream"
-					  : "baseline";
+	static const char *const names[BASELINE_LAYOUTS] = {
+		[BASELINE_SPLIT] = "baseline",
+		[BASELINE_STREAM] = "baseline-stream",
+		[BASELINE_INLINE] = "baseline-inline",
+		[BASELINE_SPLIT_STREAM] = "baseline-split-stream",
+	};
+
+	return names[l];
 }
 
 struct bench_opts {

@@ -324,17 +324,13 @@ static int parse_option(struct bench_opts *o, int c, const char *arg)
 		o->shared_pub = true;
 		return 0;
 	case OPT_BASELINE:
-		if (strcmp(arg, "stream") == 0)
-			o->baseline = BASELINE_STREAM;
-		else if (strcmp(arg, "inline") == 0)
-			o->baseline = BASELINE_INLINE;
-		else if (strcmp(arg, "split") == 0)
-			o->baseline = BASELINE_SPLIT;
-		else if (strcmp(arg, "split-stream") == 0)
-			o->baseline = BASELINE_SPLIT_STREAM;
-		else
-			return bad_value("--baseline", arg, "expected split, stream, inline or split-stream");
-		return 0;
+		for (int l = 0; l < BASELINE_LAYOUTS; l++) {
+			if (strcmp(arg, baseline_layout_name((enum baseline_layout)l)) == 0) {
+				o->baseline = (enum baseline_layout)l;
+				return 0;
+			}
+		}
+		return bad_value("--baseline", arg, "expected split, stream, inline or split-stream");
 	case OPT_JSON:
 		o->json = true;
 		return 0;

@@ -216,10 +216,7 @@ static int compare_size(const struct bench_opts *o, struct compare_subject *subj
 		     "(peers %llu)\n", size, o->rounds, (unsigned long long)per_round,
 		(unsigned long long)(per_round > CMP_PEER_PER_ROUND ? CMP_PEER_PER_ROUND : per_round));
 	fprintf(out, "  L limit: %s (%s layout: same payload bytes, no ring)\n", baseline_name(o->baseline),
-		o->baseline == BASELINE_SPLIT	     ? "split"
-		: o->baseline == BASELINE_INLINE     ? "inline"
-		: o->baseline == BASELINE_STREAM     ? "stream"
-						     : "split-stream");
+		baseline_layout_name(o->baseline));
 	for (unsigned j = 0; j < ns; j++)
 		fprintf(out, "  %c %s: %s\n", subj[j].tag, subj[j].name, subj[j].what);
 	fprintf(out, "%5s  %-9s %-13s %9s %11s %10s %12s %10s %12s\n", "round", "order", "subject", "limit p50",
