@@ -190,6 +190,7 @@ int sb_ring_abort(struct sb_ring_pub *pub)
 {
 	if (!pub || !pub->claim_open)
 		return SB_ESTATE;
+	sbi_claim_expand(pub);
 	/* RELAXED: statistics; single writer. */
 	sb_store_relaxed(&pub->slot->aborted, sb_load_relaxed(&pub->slot->aborted) + pub->claim_n);
 	return sbi_commit_as(pub, SB_REC_ABORT);
@@ -336,6 +337,8 @@ int sb_ring_sub_attach(struct sb_ring_sub *sub, const struct sb_seg *seg, enum s
 	/* Until the cursor reaches t a concurrent publisher may not have seen
 	 * this slot yet, so reads before t are validated like untethered ones. */
 	sub->safe_from = t;
+	sub->validate_below = kind == SB_SUB_TETHERED ? t : UINT64_MAX;
+	sub->fast_end = 0; /* sbi_peek_slow sets it once the short path applies */
 	sub->cursor = cursor;
 	sub->peek_end = cursor;
 	/* The seq at the start boundary numbers the next data record, so loss
@@ -414,6 +417,7 @@ int sbi_peek_slow(struct sb_ring_sub *sub, struct sb_ring_view *v)
 {
 	int rc = sb_ring_peek_batch(sub, v, 1);
 
+	sbi_sub_refast(sub);
 	return rc < 0 ? rc : SB_OK;
 }
 

@@ -96,6 +96,7 @@ struct sb_ring_pub {
 	uint16_t slot_idx;
 	bool exclusive;
 	bool claim_open;
+	bool claim_fast;          /* open claim came through sb_ring_claim's short path (sbi_claim_expand) */
 	bool claim_simple;        /* open claim: one record, no pad before it */
 	uint32_t claim_n;         /* records in the open claim */
 	uint64_t claim_start;     /* first byte of the open claim (maybe a pad) */
@@ -103,6 +104,7 @@ struct sb_ring_pub {
 	uint64_t claim_bytes;     /* payload bytes of the open claim */
 	uint32_t claim_lens[SB_RING_BATCH_MAX]; /* payload lengths of the open claim */
 	uint64_t gate_limit;      /* claims may end at or below this without a rescan */
+	uint64_t fast_end;        /* exclusive: a claim ending at or below this takes the short path (0: none) */
 	uint64_t head;            /* exclusive: our head (we are its only writer) */
 	uint64_t next_seq;        /* exclusive: sequence number of the next record */
 	uint64_t records;         /* committed data records (mirrors slot->records) */
@@ -125,6 +127,8 @@ struct sb_ring_sub {
 	bool seq_known;           /* expected_seq is meaningful */
 	uint64_t cursor;          /* consumed frontier (mirrors slot->cursor) */
 	uint64_t safe_from;       /* tethered: reads at or after this need no validation */
+	uint64_t validate_below;  /* reads below this are validated: safe_from, or all (untethered) */
+	uint64_t fast_end;        /* a record at the cursor ending at or below this takes the short path */
 	uint64_t expected_seq;    /* sequence number of the next data record */
 	uint64_t peek_end;        /* end of the records handed out by peek */
 	uint32_t peek_n;          /* data records handed out by peek */
@@ -209,6 +213,38 @@ static inline uint64_t sbi_layout_batch(const struct sb_ring_pub *pub, uint64_t 
 }
 
 /*
+ * Where an exclusive publisher's short paths may go: claims ending at or
+ * below fast_end = min(gate_limit, end of head's lap) - one header.  Such a
+ * claim needs no rescan, does not straddle the end of the ring, and leaves
+ * a whole header before it, so the record after it starts exactly at its
+ * end (no wrap to compute at commit).  Recomputed by every general claim;
+ * between two, head only grows within the lap and gate_limit only grows,
+ * so a stale value is never too large, only too small (the claim then takes
+ * the general path, which recomputes it).  Shared publishers keep 0.
+ */
+static inline void sbi_pub_refast(struct sb_ring_pub *pub)
+{
+	uint64_t lap_end = (pub->head | pub->mask) + 1, lim = pub->gate_limit;
+
+	if (lap_end < lim)
+		lim = lap_end;
+	pub->fast_end = pub->exclusive && lim > SB_REC_HDR_SIZE ? lim - SB_REC_HDR_SIZE : 0;
+}
+
+/* The open claim came through sb_ring_claim's short path, which writes only
+ * what sb_ring_commit's short path reads: complete it for the general ones. */
+static inline void sbi_claim_expand(struct sb_ring_pub *pub)
+{
+	if (pub->claim_fast) {
+		pub->claim_fast = false;
+		pub->claim_simple = true;
+		pub->claim_end = pub->head;
+		pub->claim_n = 1;
+		pub->claim_bytes = pub->claim_lens[0];
+	}
+}
+
+/*
  * Claim space for n records (1 <= n <= SB_RING_BATCH_MAX) of lens[i] payload
  * bytes and return a pointer to each payload.  Nothing is visible to
  * subscribers until sb_ring_commit().  Returns 0, SB_EMSGSIZE (a len over the
@@ -254,6 +290,7 @@ static inline int sb_ring_claim_batch(struct sb_ring_pub *pub, const uint32_t *l
 				return rc;
 		}
 		pub->head = end;
+		sbi_pub_refast(pub);
 		/* RELAXED + release fence (pair P1): we are head's only writer; the
 		 * fence orders this store before the caller's writes into the
 		 * claimed bytes, for untethered readers that load head after
@@ -316,31 +353,28 @@ static inline int sb_ring_claim_batch(struct sb_ring_pub *pub, const uint32_t *l
 /*
  * Claim one record of len bytes; *payload points at where to write it.
  * Same contract as sb_ring_claim_batch with n = 1.  An exclusive publisher
- * whose record fits before the end of the ring and below the gate (every
- * claim but about one per lap) takes the short path; the rest, and shared
- * publishers, go through sb_ring_claim_batch.  The hot paths copy the
- * handle's fields into locals first: shared-memory stores may alias the
- * handle as far as the compiler knows (-fno-strict-aliasing), and it would
- * reload each field after every store.
+ * whose claim ends at or below fast_end (sbi_pub_refast: every claim but
+ * about one per lap) takes the short path, which writes only what
+ * sb_ring_commit's short path needs (claim_fast; the general paths complete
+ * it with sbi_claim_expand); the rest, and shared publishers, go through
+ * sb_ring_claim_batch.  The hot paths copy the handle's fields into locals
+ * first: shared-memory stores may alias the handle as far as the compiler
+ * knows (-fno-strict-aliasing), and it would reload each field after every
+ * store.
  */
 static inline int sb_ring_claim(struct sb_ring_pub *pub, uint32_t len, void **payload)
 {
-	uint64_t h = pub->head, mask = pub->mask;
-	uint64_t size = sb_rec_size_al(len, pub->align), end = h + size;
+	uint64_t h = pub->head, end = h + sb_rec_size_al(len, pub->align);
 
-	if (sb_likely(pub->exclusive && !pub->claim_open && len <= pub->max_record &&
-		      size <= pub->cap - (h & mask) && end + SB_REC_HDR_SIZE <= pub->gate_limit)) {
+	if (sb_likely(!pub->claim_open && len <= pub->max_record && end <= pub->fast_end)) {
 		struct sb_prod_ctl *prod = pub->prod;
 
-		*payload = sbi_hdr(pub->data, mask, h) + 1;
+		*payload = sbi_hdr(pub->data, pub->mask, h) + 1;
 		pub->head = end;
+		pub->claim_start = h;
 		pub->claim_lens[0] = len;
 		pub->claim_open = true;
-		pub->claim_simple = true;
-		pub->claim_start = h;
-		pub->claim_end = end;
-		pub->claim_n = 1;
-		pub->claim_bytes = len;
+		pub->claim_fast = true;
 		/* RELAXED + release fence (pair P1), as in sb_ring_claim_batch:
 		 * ordered before the caller's writes into the claimed bytes. */
 		sb_store_relaxed(&prod->head, end);
@@ -456,6 +490,7 @@ static inline int sbi_commit_as(struct sb_ring_pub *pub, uint16_t type)
 
 	if (sb_unlikely(!pub->claim_open))
 		return SB_ESTATE;
+	sbi_claim_expand(pub);
 	if (pub->exclusive) {
 		seq = sbi_publish_claim(pub, pub->next_seq, type);
 		pub->next_seq = seq;
@@ -497,30 +532,34 @@ static inline int sbi_commit_as(struct sb_ring_pub *pub, uint16_t type)
  * A shared publisher first waits for earlier claims to be committed. */
 static inline int sb_ring_commit(struct sb_ring_pub *pub)
 {
-	if (sb_likely(pub->claim_simple & pub->exclusive)) {
-		/* sbi_commit_as for one exclusive record, with the fields in
-		 * locals (see sb_ring_claim); same stores, same order. */
+	if (sb_likely(pub->claim_fast)) {
+		/* sbi_commit_as for a claim of sb_ring_claim's short path, with
+		 * the fields in locals (see sb_ring_claim); same stores, same
+		 * order.  The claim ends at head and a header before the end of
+		 * the ring, so the next record starts at its end. */
 		uint8_t *data = pub->data;
-		uint64_t mask = pub->mask, h = pub->claim_start, end = pub->claim_end;
-		uint64_t z = sbi_next_start(pub->cap, mask, end), seq = pub->next_seq;
+		uint64_t mask = pub->mask, h = pub->claim_start, end = pub->head, seq = pub->next_seq;
 		uint32_t len = pub->claim_lens[0];
 		struct sb_prod_ctl *prod = pub->prod;
-		struct sb_pub_slot *slot = pub->slot;
-		const struct sb_sub_area *subs = pub->subs;
 
-		pub->claim_open = false;
-		pub->claim_simple = false;
-		pub->next_seq = seq + 1;
-		pub->records++;
-		pub->bytes += len;
-		sbi_publish_one(data, mask, h, z, seq, seq + 1, sb_rec_word(len, SB_REC_DATA, pub->slot_idx));
+		sbi_publish_one(data, mask, h, end, seq, seq + 1, sb_rec_word(len, SB_REC_DATA, pub->slot_idx));
 		/* RELAXED: published by the RELEASE of tail just below. */
 		sb_store_relaxed(&prod->next_seq, seq + 1);
 		/* RELEASE (pairs P3 and P2'): joiners and waiters read tail. */
 		sb_store_release(&prod->tail, end);
+		/* The handle's own bookkeeping after the stores readers wait for. */
+		struct sb_pub_slot *slot = pub->slot;
+		const struct sb_sub_area *subs = pub->subs;
+		uint64_t records = pub->records + 1, bytes = pub->bytes + len;
+
+		pub->claim_open = false;
+		pub->claim_fast = false;
+		pub->next_seq = seq + 1;
+		pub->records = records;
+		pub->bytes = bytes;
 		/* RELAXED: statistics for monitors; single writer. */
-		sb_store_relaxed(&slot->records, pub->records);
-		sb_store_relaxed(&slot->bytes, pub->bytes);
+		sb_store_relaxed(&slot->records, records);
+		sb_store_relaxed(&slot->bytes, bytes);
 		/* RELAXED: see sbi_commit_as. */
 		if (sb_unlikely(sb_load_relaxed(&subs->blocking) != 0))
 			sbi_doorbell_ring(pub->subs);
@@ -568,10 +607,27 @@ static inline int sb_ring_send(struct sb_ring_pub *pub, const void *buf, uint32_
 
 /* ----------------------------------------------------- subscriber path */
 
-/* Does this read need the seqlock validation against head? */
+/* Does this read need the seqlock validation against head?  Untethered:
+ * always; tethered: below the join point (validate_below, set at attach). */
 static inline bool sbi_sub_validates(const struct sb_ring_sub *sub, uint64_t pos)
 {
-	return sub->kind == SB_SUB_UNTETHERED || pos < sub->safe_from;
+	return pos < sub->validate_below;
+}
+
+/*
+ * Where sb_ring_peek's short path may read: records ending at or below
+ * fast_end = the end of the cursor's lap, once the subscriber is tethered,
+ * past its join window and knows the next sequence number (all three stay
+ * true once true).  A record there needs no validation, does not wrap, and
+ * its loss count is its seq minus the one expected.  Recomputed by the
+ * general path (sbi_peek_slow); the cursor only grows, so a stale value is
+ * never too large, only too small.  0 keeps everything on the general path.
+ */
+static inline void sbi_sub_refast(struct sb_ring_sub *sub)
+{
+	bool ok = sub->kind == SB_SUB_TETHERED && sub->cursor >= sub->safe_from && sub->seq_known;
+
+	sub->fast_end = ok ? (sub->cursor | sub->mask) + 1 : 0;
 }
 
 /* True if bytes at positions >= pos may have been overwritten by now.  The
@@ -728,20 +784,21 @@ static inline int sb_ring_peek_batch(struct sb_ring_sub *sub, struct sb_ring_vie
 
 /*
  * Look at the next data record in place.  Returns 0, SB_EEMPTY,
- * SB_ELAPPED or SB_ECORRUPT (see sb_ring_peek_batch).  A tethered
- * subscriber past its join window (no validation needed) takes a short
- * path for a data record or an empty ring (sbi_peek_fast), with the same
- * loads in the same order and the same checks as sbi_sub_next; anything
- * else (padding, aborted records, a bad header, untethered reads) takes the
- * general one.  sbi_peek_fast alone returns SBI_SLOW for "take the general
- * path", for callers that want to reach it by a tail call of their own.
+ * SB_ELAPPED or SB_ECORRUPT (see sb_ring_peek_batch).  A data record (or an
+ * empty ring) inside fast_end (sbi_sub_refast) takes a short path
+ * (sbi_peek_fast), with the same loads in the same order and the same
+ * checks as sbi_sub_next; anything else (padding, aborted records, a bad
+ * header, the wrap, untethered reads) takes the general one.  sbi_peek_fast
+ * alone returns SBI_SLOW for "take the general path", for callers that want
+ * to reach it by a tail call of their own.
  */
 static inline int sbi_peek_fast(struct sb_ring_sub *sub, struct sb_ring_view *v)
 {
-	uint64_t pos = sub->cursor, mask = sub->mask, cap = sub->cap, off = pos & mask;
+	uint64_t pos = sub->cursor, fast_end = sub->fast_end;
 	const uint8_t *data = sub->data;
 
-	if (sb_likely(sub->kind == SB_SUB_TETHERED && pos >= sub->safe_from && cap - off >= SB_REC_HDR_SIZE)) {
+	if (sb_likely(pos + SB_REC_HDR_SIZE <= fast_end)) {
+		uint64_t mask = sub->mask, off = pos & mask;
 		const struct sb_rec_hdr *rh = (const struct sb_rec_hdr *)(data + off);
 		/* ACQUIRE (pair P2): as in sbi_sub_next. */
 		uint64_t w = sb_load_acquire(&rh->word);
@@ -754,22 +811,21 @@ static inline int sbi_peek_fast(struct sb_ring_sub *sub, struct sb_ring_view *v)
 			uint64_t seq = sb_load_relaxed(&rh->seq); /* ordered by the ACQUIRE */
 			uint64_t expected = sub->expected_seq;
 			uint32_t len = sb_rec_word_len(w);
-			uint64_t size = sb_rec_size_al(len, sub->align);
-			bool known = sub->seq_known;
+			uint64_t next = pos + sb_rec_size_al(len, sub->align);
 
-			if (sb_likely(len <= sub->max_record && size <= cap - off && !(known && seq < expected))) {
-				uint64_t lost = known ? seq - expected : 0;
+			if (sb_likely(len <= sub->max_record && next <= fast_end && seq >= expected)) {
+				uint64_t lost = seq - expected;
 
 				v->data = data + off + SB_REC_HDR_SIZE;
 				v->len = len;
 				v->seq = seq;
 				v->pos = pos;
 				v->lost = lost;
-				sub->peek_end = pos + size;
+				sub->peek_end = next;
 				sub->peek_n = 1;
 				sub->peek_last_seq = seq;
 				sub->peek_lost = lost;
-				__builtin_prefetch(data + ((pos + size) & mask), 0, 3);
+				__builtin_prefetch(data + (next & mask), 0, 3);
 				return SB_OK;
 			}
 		}
@@ -801,22 +857,23 @@ static inline int sb_ring_consume(struct sb_ring_sub *sub)
 	/* Fields into locals before the shared stores (see sb_ring_claim). */
 	struct sb_sub_slot *slot = sub->slot;
 	uint64_t cursor = sub->peek_end, consumed = sub->consumed + sub->peek_n;
-	uint64_t peek_lost = sub->peek_lost, lost = sub->lost + peek_lost;
+	uint64_t peek_lost = sub->peek_lost;
 
-	sub->cursor = cursor;
-	sub->consumed = consumed;
-	sub->lost = lost;
-	sub->expected_seq = sub->peek_last_seq + 1;
-	sub->seq_known = true;
-	sub->peek_n = 0;
 	/* RELEASE pairs with the ACQUIRE of cursor in the publishers' gating
 	 * scan (sbi_pub_regate): our reads of the records happen before any
 	 * publisher reuses their space. */
 	sb_store_release(&slot->cursor, cursor);
 	/* RELAXED: statistics; single writer. */
 	sb_store_relaxed(&slot->consumed, consumed);
-	if (sb_unlikely(peek_lost != 0))
-		sb_store_relaxed(&slot->lost, lost);
+	sub->cursor = cursor;
+	sub->consumed = consumed;
+	sub->expected_seq = sub->peek_last_seq + 1;
+	sub->seq_known = true;
+	sub->peek_n = 0;
+	if (sb_unlikely(peek_lost != 0)) {
+		sub->lost += peek_lost;
+		sb_store_relaxed(&slot->lost, sub->lost);
+	}
 	return SB_OK;
 }
 

@@ -10,7 +10,10 @@
  * every few records, and a subscriber that falls behind until publishers
  * get back-pressure.  After every operation both must have returned the
  * same code and views; every few operations the whole data region, the
- * producer control block and both slots must be byte-for-byte equal.
+ * producer control block and both slots must be byte-for-byte equal, and
+ * the bounds the short paths trust (fast_end) must lie inside what the
+ * general paths would allow.  The short paths must actually have been taken
+ * for most operations, or the comparison would prove nothing.
  */
 #include "test_util.h"
 
@@ -65,6 +68,28 @@ static uint32_t pick_len(uint64_t *rng)
 	return (uint32_t)(tu_rand(rng) % (MAX_RECORD + 1));
 }
 
+/* The short paths' bounds never reach past what the general paths check:
+ * a publisher's claim ending at fast_end leaves a header below the gate and
+ * below the end of head's lap; a subscriber's fast_end is the end of its
+ * cursor's lap, and only once no read needs validation. */
+static void assert_fast_bounds(const struct side *f)
+{
+	const struct sb_ring_pub *p = &f->pub;
+	const struct sb_ring_sub *s = &f->sub;
+
+	if (p->fast_end != 0) {
+		assert_true(p->fast_end + SB_REC_HDR_SIZE <= p->gate_limit);
+		if (p->head <= p->fast_end)
+			assert_true(p->fast_end + SB_REC_HDR_SIZE <= (p->head | p->mask) + 1);
+	}
+	if (s->fast_end != 0) {
+		assert_true(s->seq_known);
+		assert_true(s->cursor >= s->safe_from);
+		if (s->cursor < s->fast_end)
+			assert_int_equal(s->fast_end, (s->cursor | s->mask) + 1);
+	}
+}
+
 /* Everything both rings share with their readers must be equal. */
 static void assert_same_state(const struct side *f, const struct side *g)
 {
@@ -83,7 +108,10 @@ static void assert_same_state(const struct side *f, const struct side *g)
 	assert_int_equal(f->pub.head, g->pub.head);
 	assert_int_equal(f->pub.next_seq, g->pub.next_seq);
 	assert_int_equal(f->pub.gate_limit, g->pub.gate_limit);
+	assert_fast_bounds(f);
 }
+
+static unsigned n_fast_claim, n_fast_peek;
 
 static void publish_both(struct side *f, struct side *g, uint32_t len, bool abort, uint64_t tag,
 			 unsigned *n_bp)
@@ -102,6 +130,7 @@ static void publish_both(struct side *f, struct side *g, uint32_t len, bool abor
 		return;
 	}
 	tu_assert_rc(rf, SB_OK);
+	n_fast_claim += f->pub.claim_fast;
 	assert_int_equal((uint8_t *)pf - f->seg.data, (uint8_t *)pg - g->seg.data);
 	fill(pf, len, tag);
 	fill(pg, len, tag);
@@ -121,8 +150,13 @@ static void publish_both(struct side *f, struct side *g, uint32_t len, bool abor
 static bool consume_both(struct side *f, struct side *g)
 {
 	struct sb_ring_view vf, vg;
-	int rf = sb_ring_peek(&f->sub, &vf);
+	int rf = sbi_peek_fast(&f->sub, &vf); /* sb_ring_peek, counting short paths */
 	int rg = sbi_peek_slow(&g->sub, &vg);
+
+	if (rf == SBI_SLOW)
+		rf = sbi_peek_slow(&f->sub, &vf);
+	else
+		n_fast_peek += rf == SB_OK;
 
 	assert_int_equal(rf, rg);
 	if (rf == SB_EEMPTY)
@@ -144,8 +178,9 @@ static void run_differential(uint32_t align, uint64_t seed)
 {
 	struct side f, g;
 	uint64_t rng = seed, published = 0;
-	unsigned n_bp = 0, n_abort = 0;
+	unsigned n_bp = 0, n_abort = 0, n_consumed = 0;
 
+	n_fast_claim = n_fast_peek = 0;
 	side_open(&f, align);
 	side_open(&g, align);
 	for (unsigned step = 0; step < STEPS; step++) {
@@ -157,10 +192,10 @@ static void run_differential(uint32_t align, uint64_t seed)
 			publish_both(&f, &g, pick_len(&rng), abort, published++, &n_bp);
 			n_abort += abort;
 		} else if (r < 90) {
-			consume_both(&f, &g);
+			n_consumed += consume_both(&f, &g);
 		} else {
 			while (consume_both(&f, &g))
-				;
+				n_consumed++;
 		}
 		if (step % 16 == 0)
 			assert_same_state(&f, &g);
@@ -172,6 +207,10 @@ static void run_differential(uint32_t align, uint64_t seed)
 	assert_true(n_bp > 0);
 	assert_true(n_abort > 0);
 	assert_true(atomic_load(&f.seg.prod->head) > 20 * CAP); /* wrapped many times */
+	/* Most claims and reads took the short paths (some cannot: the wrap,
+	 * the rescans, records after padding and aborts). */
+	assert_true(n_fast_claim > (unsigned)(published / 2));
+	assert_true(n_fast_peek > n_consumed / 2);
 	side_close(&f);
 	side_close(&g);
 }
