@@ -22,6 +22,7 @@ struct compare_round {
 	double ratio_p50;
 	double ratio_p999;
 	bool disturbed;      /* either run saw other load or steal */
+	bool moved;          /* its limit and its reference's differ by more than CMP_MOVED */
 	unsigned retried;    /* disturbed pairs discarded before this one */
 	double foreign_ms;   /* both runs together */
 	double steal_ms;

@@ -6,11 +6,18 @@
  * placements every few minutes and the round-trip floor moves with them
  * (roughly 110 ns vs 500 ns on the development VM).  A subject measured at
  * one time and the limit at another give meaningless ratios; runs measured
- * back to back, seconds apart, almost always share a placement.  Each round
- * runs the baseline and every subject once (the order rotates from round to
- * round, so no side always runs first), each with its own warm-up; the
- * ratio of a round is subject / baseline for p50 and p99.9; the verdict is
- * the median of the per-round ratios.
+ * back to back almost always share a placement, but "seconds apart" is not
+ * always enough: the placement has been seen to move within a round (a
+ * peer's run takes seconds), and levels drift by 1.5x inside the near
+ * placement.  So each subject is paired with a limit run of its own, right
+ * before or right after it (alternating from round to round, so neither
+ * side always runs first), with the same number of round trips; the
+ * subjects' order rotates from round to round; the ratio of a round is
+ * subject / its limit for p50 and p99.9, and the verdict is the median of
+ * the per-round ratios.  Ratios between two subjects (daemon path / raw
+ * ring, peer / shmbus) are left out of their median for rounds in which the
+ * two subjects' limits differ by more than CMP_MOVED, as long as
+ * CMP_MIN_KEPT rounds remain.
  *
  * Subjects (built for each invocation): the raw-ring ping-pong always;
  * with --via-daemon the ping-pong through topics opened by name via
@@ -37,6 +44,8 @@
 #define CMP_MAX_SUBJECTS      4
 #define CMP_TP_SHMBUS         UINT64_C(20000000)
 #define CMP_TP_ICEORYX        UINT64_C(2000000)
+#define CMP_MOVED             1.25 /* two limits this far apart: not the same placement */
+#define CMP_MIN_KEPT          3    /* rounds needed to leave out the moved ones */
 
 struct compare_subject {
 	const char *name;   /* short name used in tables and JSON */
@@ -92,6 +101,8 @@ static void print_row(FILE *out, const char *name, const struct compare_round *c
 {
 	fprintf(out, "%5u  %-9s %-13s %9.0f %11.0f %10.0f %12.0f %10.3f %12.3f", c->round, order, name, c->base.p50_ns,
 		c->base.p999_ns, c->subj.p50_ns, c->subj.p999_ns, c->ratio_p50, c->ratio_p999);
+	if (c->moved)
+		fprintf(out, "  ~ limit moved since its reference's");
 	if (c->disturbed)
 		fprintf(out, "  ! other load %.0f ms, steal %.0f ms", c->foreign_ms, c->steal_ms);
 	if (c->retried)
@@ -122,63 +133,81 @@ static char *json_extra(const struct subject_acc *a, unsigned n, double med50, d
 		used += (size_t)snprintf(s + used, cap - used,
 					 "%s{\"round\":%u,\"baseline_p50_ns\":%.1f,\"baseline_p999_ns\":%.1f,"
 					 "\"subject_p50_ns\":%.1f,\"subject_p999_ns\":%.1f,"
-					 "\"ratio_p50\":%.4f,\"ratio_p999\":%.4f,\"disturbed\":%s}",
+					 "\"ratio_p50\":%.4f,\"ratio_p999\":%.4f,\"disturbed\":%s,\"moved\":%s}",
 					 i ? "," : "", c->round, c->base.p50_ns, c->base.p999_ns, c->subj.p50_ns,
-					 c->subj.p999_ns, c->ratio_p50, c->ratio_p999, c->disturbed ? "true" : "false");
+					 c->subj.p999_ns, c->ratio_p50, c->ratio_p999, c->disturbed ? "true" : "false",
+					 c->moved ? "true" : "false");
 	}
 	snprintf(s + used, cap - used, "]");
 	return s;
 }
 
-/* One round: the limit and every subject, in an order rotated by round;
- * repeated while disturbed, up to --retries times.  Returns 0 or -1. */
-static int run_round(const struct bench_opts *o, uint32_t size, uint64_t per_round, unsigned i,
-		     struct subject_acc *acc, struct compare_subject *subj, unsigned ns, struct bench_result *bres,
-		     struct bench_result *sres, char *order, size_t order_len)
+/* One round: every subject beside a limit run of its own (bres[j]), the
+ * subjects in an order rotated by round, the limit before the subject in
+ * every other pair; repeated while disturbed, up to --retries times.
+ * Returns the number of repeats, or -1. */
+static int run_round(const struct bench_opts *o, uint32_t size, unsigned i, struct subject_acc *acc,
+		     struct compare_subject *subj, unsigned ns, struct bench_result *bres, struct bench_result *sres,
+		     char *order, size_t order_len)
 {
-	unsigned nrun = ns + 1;
-
 	for (unsigned attempt = 0;; attempt++) {
 		bool disturbed = false;
 		size_t used = 0;
 
 		order[0] = '\0';
-		for (unsigned k = 0; k < nrun; k++) {
-			unsigned j = (k + i) % nrun; /* 0: the limit, 1..: subjects */
+		for (unsigned k = 0; k < ns; k++) {
+			unsigned j = (k + i) % ns;
+			struct subject_acc *a = &acc[j];
+			bool limit_first = (i + k) % 2 == 0;
 
-			if (j == 0) {
-				struct run_spec bspec = { .size = size, .count = per_round, .warmup = o->warmup };
+			if (subj[j].failed)
+				continue;
+			for (unsigned half = 0; half < 2; half++) {
+				if ((half == 0) == limit_first) {
+					struct run_spec bspec = { .size = size, .count = a->per_round, .warmup = a->warmup };
 
-				memset(bres, 0, sizeof(*bres));
-				if (baseline_run(o, &bspec, bres) < 0)
-					return -1;
-				disturbed |= harness_disturbed(&bres->dist);
-			} else {
-				struct subject_acc *a = &acc[j - 1];
+					memset(&bres[j], 0, sizeof(bres[j]));
+					if (baseline_run(o, &bspec, &bres[j]) < 0)
+						return -1;
+					disturbed |= harness_disturbed(&bres[j].dist);
+					continue;
+				}
 				struct run_spec sspec = { .size = size, .count = a->per_round, .warmup = a->warmup,
 							  .samples_out = a->pooled + (uint64_t)i * a->per_round };
 
-				if (subj[j - 1].failed)
-					continue;
-				memset(&sres[j - 1], 0, sizeof(sres[j - 1]));
-				if (a->s->run(o, &sspec, &sres[j - 1]) < 0) {
+				memset(&sres[j], 0, sizeof(sres[j]));
+				if (a->s->run(o, &sspec, &sres[j]) < 0) {
 					if (!a->s->peer)
 						return -1;
-					subj[j - 1].failed = true;
+					subj[j].failed = true;
 					fprintf(bench_out(o), "shmbus-bench: compare: %s failed in round %u (above); "
 							      "left out of the rest of this run\n", a->s->name, i + 1);
-					continue;
+					break;
 				}
-				disturbed |= harness_disturbed(&sres[j - 1].dist);
+				disturbed |= harness_disturbed(&sres[j].dist);
 			}
-			used += (size_t)snprintf(order + used, order_len - used, "%s%c", k ? "," : "",
-						 j == 0 ? 'L' : acc[j - 1].s->tag);
+			if (subj[j].failed)
+				continue;
+			used += (size_t)snprintf(order + used, order_len - used, "%s%c%c", used ? "," : "",
+						 limit_first ? 'L' : a->s->tag, limit_first ? a->s->tag : 'L');
 			if (used >= order_len)
 				used = order_len - 1;
 		}
 		if (attempt >= o->retries || !disturbed)
 			return (int)attempt;
 	}
+}
+
+/* Median of v over the rounds kept: all, or those whose limits agree. */
+static double kept_median(const double *v, const struct compare_round *r, unsigned n, bool keep_all)
+{
+	double tmp[CMP_MAX_ROUNDS];
+	size_t k = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		if (keep_all || !r[i].moved)
+			tmp[k++] = v[i];
+	return stats_median(tmp, k);
 }
 
 static int compare_size(const struct bench_opts *o, struct compare_subject *subj, unsigned ns, uint32_t size,
@@ -222,30 +251,35 @@ static int compare_size(const struct bench_opts *o, struct compare_subject *subj
 	fprintf(out, "%5s  %-9s %-13s %9s %11s %10s %12s %10s %12s\n", "round", "order", "subject", "limit p50",
 		"limit p99.9", "subj p50", "subj p99.9", "ratio p50", "ratio p99.9");
 	for (unsigned i = 0; i < o->rounds; i++) {
-		struct bench_result bres;
+		struct bench_result bres[CMP_MAX_SUBJECTS];
 		char order[32];
-		int retried = run_round(o, size, per_round, i, acc, subj, ns, &bres, sres, order, sizeof(order));
+		int retried = run_round(o, size, i, acc, subj, ns, bres, sres, order, sizeof(order));
 
 		if (retried < 0)
 			goto out;
-		base_p50[i] = bres.lat.p50_ns;
-		snprintf(bres.scenario, sizeof(bres.scenario), "compare-r%u-baseline", i + 1);
-		if (report_csv(o, &bres) < 0)
-			goto out;
+		base_p50[i] = bres[0].lat.p50_ns;
 		for (unsigned j = 0; j < ns; j++) {
 			struct subject_acc *a = &acc[j];
 			struct compare_round *c = &a->rounds[i];
+			/* shmbus-daemon against the raw ring; peers against shmbus */
+			unsigned x = a->s->peer ? ref : 0;
 
 			if (subj[j].failed)
 				continue;
+			snprintf(bres[j].scenario, sizeof(bres[j].scenario), "compare-r%u-baseline-%s", i + 1,
+				 a->s->name);
+			if (report_csv(o, &bres[j]) < 0)
+				goto out;
 			c->round = i + 1;
-			c->base = bres.lat;
+			c->base = bres[j].lat;
 			c->subj = sres[j].lat;
 			c->ratio_p50 = c->subj.p50_ns / c->base.p50_ns;
 			c->ratio_p999 = c->subj.p999_ns / c->base.p999_ns;
-			c->disturbed = harness_disturbed(&bres.dist) || harness_disturbed(&sres[j].dist);
-			c->foreign_ms = bres.dist.foreign_ms + sres[j].dist.foreign_ms;
-			c->steal_ms = bres.dist.steal_ms + sres[j].dist.steal_ms;
+			c->disturbed = harness_disturbed(&bres[j].dist) || harness_disturbed(&sres[j].dist);
+			c->moved = j != x && (bres[j].lat.p50_ns > CMP_MOVED * bres[x].lat.p50_ns ||
+					      bres[x].lat.p50_ns > CMP_MOVED * bres[j].lat.p50_ns);
+			c->foreign_ms = bres[j].dist.foreign_ms + sres[j].dist.foreign_ms;
+			c->steal_ms = bres[j].dist.steal_ms + sres[j].dist.steal_ms;
 			c->retried = (unsigned)retried;
 			a->r50[i] = c->ratio_p50;
 			a->r999[i] = c->ratio_p999;
@@ -266,15 +300,30 @@ static int compare_size(const struct bench_opts *o, struct compare_subject *subj
 			acc[j].x999[i] = sres[j].lat.p999_ns / x->p999_ns;
 		}
 		fflush(out);
-		if (floor_ns == 0 || bres.lat.p50_ns < floor_ns)
-			floor_ns = bres.lat.p50_ns;
+		if (floor_ns == 0 || bres[0].lat.p50_ns < floor_ns)
+			floor_ns = bres[0].lat.p50_ns;
 	}
 	bench_ring_targets(size, &t50, &t999);
 	fprintf(out, "medians of per-round ratios at %u B:\n", size);
 	for (unsigned j = 0; j < ns; j++) {
 		struct subject_acc *a = &acc[j];
 		double med50 = stats_median(a->r50, o->rounds), med999 = stats_median(a->r999, o->rounds);
-		double x50 = stats_median(a->x50, o->rounds), x999 = stats_median(a->x999, o->rounds);
+		unsigned kept = 0;
+		bool keep_all;
+		double x50, x999;
+
+		for (unsigned i = 0; i < o->rounds; i++)
+			kept += !a->rounds[i].moved;
+		keep_all = kept < CMP_MIN_KEPT;
+		x50 = kept_median(a->x50, a->rounds, o->rounds, keep_all);
+		x999 = kept_median(a->x999, a->rounds, o->rounds, keep_all);
+		char kept_note[96] = "";
+
+		if (kept < o->rounds)
+			snprintf(kept_note, sizeof(kept_note),
+				 keep_all ? " [all rounds, though in %u the limits disagree: suspect]"
+					  : " [over the %u rounds whose limits agree (~ above)]",
+				 keep_all ? o->rounds - kept : kept);
 		const char *xname = NULL;
 		struct bench_result pooled_res;
 		char *extra;
@@ -292,15 +341,15 @@ static int compare_size(const struct bench_opts *o, struct compare_subject *subj
 		fprintf(out, "\n");
 		if (a->s->run == daemon_run) {
 			xname = "ratio_raw";
-			fprintf(out, "  %-13s / shmbus (raw ring): p50 %.3fx, p99.9 %.3fx (target: within 5%%: %s)\n",
+			fprintf(out, "  %-13s / shmbus (raw ring): p50 %.3fx, p99.9 %.3fx (target: within 5%%: %s)%s\n",
 				a->s->name, x50, x999,
-				x50 <= BENCH_DAEMON_TARGET && x999 <= BENCH_DAEMON_TARGET ? "met" : "MISSED");
+				x50 <= BENCH_DAEMON_TARGET && x999 <= BENCH_DAEMON_TARGET ? "met" : "MISSED", kept_note);
 			fprintf(out, "  %-13s connect + open of both topics: %.0f us (mean of rounds, slower process)\n",
 				a->s->name, a->open_us_sum / o->rounds);
 		} else if (a->s->peer) {
 			xname = "ratio_to_shmbus";
-			fprintf(out, "  %s / %s: p50 %.4fx (%s's p50 is %.1fx %s's; p99.9 %.1fx)\n", subj[ref].name,
-				a->s->name, 1.0 / x50, a->s->name, x50, subj[ref].name, x999);
+			fprintf(out, "  %s / %s: p50 %.4fx (%s's p50 is %.1fx %s's; p99.9 %.1fx)%s\n", subj[ref].name,
+				a->s->name, 1.0 / x50, a->s->name, x50, subj[ref].name, x999, kept_note);
 			if (strcmp(a->s->name, "iceoryx") == 0)
 				fprintf(out, "  %-13s target >= 10x lower p50 for shmbus: %s\n", "",
 					x50 >= 10.0 ? "met" : "MISSED");
