@@ -68,6 +68,7 @@ struct bench_opts {
 	unsigned subs;
 	unsigned batch;
 	unsigned block;        /* interleave: round trips per block */
+	unsigned runs;         /* interleave / compare's check: fresh process pairs (0: the scenario's default) */
 	bool shared_pub;
 	enum baseline_layout baseline;
 	bool json;

@@ -77,6 +77,9 @@ static void usage(FILE *f)
 		"  --subs N            throughput: subscriber processes (default 1)\n"
 		"  --batch N           throughput: records per batch claim/peek (default 32, max %u)\n"
 		"  --block N           interleave: round trips per block (default 1000)\n"
+		"  --runs N            interleave, and compare's interleaved check: N fresh pairs of\n"
+		"                      processes and segments, median of the per-run ratios\n"
+		"                      (default: interleave 1, compare 5)\n"
 		"  --shared            publishers attach in shared (multi-producer) mode\n"
 		"  --baseline LAYOUT   the limit's memory layout: split (flag on its own cache line,\n"
 		"                      payload in a fixed buffer; default), stream (flag heads the\n"
@@ -220,7 +223,7 @@ static int parse_sizes(struct bench_opts *o, const char *arg)
 
 enum {
 	OPT_CORES = 256, OPT_SIZE, OPT_COUNT, OPT_WARMUP, OPT_ROUNDS, OPT_RETRIES, OPT_RING,
-	OPT_ALIGN, OPT_SUBS, OPT_BATCH, OPT_BLOCK,
+	OPT_ALIGN, OPT_SUBS, OPT_BATCH, OPT_BLOCK, OPT_RUNS,
 	OPT_SHARED, OPT_BASELINE, OPT_JSON, OPT_CSV, OPT_HIST, OPT_RAWPCT, OPT_NOSECCOMP, OPT_SELFTEST, OPT_RT, OPT_TIMEOUT, OPT_HELP,
 	OPT_VIA_DAEMON, OPT_SOCKET, OPT_CROSSHOST,
 };
@@ -237,6 +240,7 @@ static const struct option long_opts[] = {
 	{ "subs", required_argument, NULL, OPT_SUBS },
 	{ "batch", required_argument, NULL, OPT_BATCH },
 	{ "block", required_argument, NULL, OPT_BLOCK },
+	{ "runs", required_argument, NULL, OPT_RUNS },
 	{ "shared", no_argument, NULL, OPT_SHARED },
 	{ "baseline", required_argument, NULL, OPT_BASELINE },
 	{ "json", no_argument, NULL, OPT_JSON },
@@ -319,6 +323,11 @@ static int parse_option(struct bench_opts *o, int c, const char *arg)
 		if (parse_u64(arg, true, &v) < 0 || v == 0 || v > 1000000)
 			return bad_value("--block", arg, "expected 1..1M round trips");
 		o->block = (unsigned)v;
+		return 0;
+	case OPT_RUNS:
+		if (parse_u64(arg, false, &v) < 0 || v == 0 || v > 1000)
+			return bad_value("--runs", arg, "expected 1..1000");
+		o->runs = (unsigned)v;
 		return 0;
 	case OPT_SHARED:
 		o->shared_pub = true;

@@ -59,10 +59,18 @@ int scenario_compare(const struct bench_opts *o);
  * (scenario_interleave.c). */
 int scenario_interleave(const struct bench_opts *o);
 /* One interleaved measurement of count round trips of each kind (A: the
- * limit, B: the ring; via_daemon: A the raw ring, B the daemon path),
- * reported with its median per-window ratios B / A (and the per-window
- * table if windows).  Returns 0 or -1. */
-int interleave_measure(const struct bench_opts *o, uint32_t size, bool via_daemon, uint64_t count, bool windows);
+ * limit, B: the ring; via_daemon: A the raw ring, B the daemon path), in a
+ * fresh pair of processes with fresh segments, reported with its median
+ * per-window ratios B / A (and the per-window table if windows; brief:
+ * the ratio line alone), which it also returns in *r50, *r999.
+ * interleave_runs makes runs of them (o->runs if given) and, for more than
+ * one, reports the median of their ratios with the verdict: each run's
+ * ratio also depends on where its processes and segments landed, which no
+ * interleaving within the run can average out.  Return 0 or -1. */
+int interleave_measure(const struct bench_opts *o, uint32_t size, bool via_daemon, uint64_t count, bool windows,
+		       bool brief, double *r50, double *r999);
+int interleave_runs(const struct bench_opts *o, uint32_t size, bool via_daemon, uint64_t count, bool windows,
+		    unsigned runs);
 
 /* Issue 2's targets for the ring against the limit at this size (0: none):
  * p50 <= 1.10x at 64 B, 1.30x at 1 KiB; p99.9 <= 2x at 64 B. */

@@ -44,6 +44,7 @@
 #define CMP_MAX_SUBJECTS      4
 #define CMP_TP_SHMBUS         UINT64_C(20000000)
 #define CMP_TP_ICEORYX        UINT64_C(2000000)
+#define CMP_CHECK_RUNS        5    /* interleaved check: fresh process pairs per size and kind */
 #define CMP_MOVED             1.25 /* two limits this far apart: not the same placement */
 #define CMP_MIN_KEPT          3    /* rounds needed to leave out the moved ones */
 
@@ -417,11 +418,12 @@ static int interleaved_check(const struct bench_opts *o)
 	uint64_t n = o->count_given ? o->count : CMP_DEFAULT_PER_ROUND;
 
 	fprintf(out, "interleaved check: the same ratios from alternating blocks of %u round trips in one pair of "
-		     "processes (%llu of each kind)\n", o->block, (unsigned long long)n);
+		     "processes (%llu of each kind), in %u fresh pairs\n", o->block, (unsigned long long)n,
+		o->runs ? o->runs : CMP_CHECK_RUNS);
 	for (unsigned i = 0; i < o->nsizes; i++) {
-		if (interleave_measure(o, o->sizes[i], false, n, false) < 0)
+		if (interleave_runs(o, o->sizes[i], false, n, false, CMP_CHECK_RUNS) < 0)
 			return -1;
-		if (o->via_daemon && interleave_measure(o, o->sizes[i], true, n, false) < 0)
+		if (o->via_daemon && interleave_runs(o, o->sizes[i], true, n, false, CMP_CHECK_RUNS) < 0)
 			return -1;
 	}
 	return 0;

@@ -182,7 +182,8 @@ static const char *verdict(char *buf, size_t len, int issue, double ratio, doubl
 	return buf;
 }
 
-static int report(const struct bench_opts *o, const struct il_run *r, const struct harness_disturbance *dist)
+static int report(const struct bench_opts *o, const struct il_run *r, const struct harness_disturbance *dist,
+		  bool brief, double *r50_out, double *r999_out)
 {
 	FILE *out = bench_out(o);
 	uint64_t n = r->pairs * r->block;
@@ -227,15 +228,23 @@ static int report(const struct bench_opts *o, const struct il_run *r, const stru
 	latency_finish(o, &spec, r->s_b, sum(r->s_b, n), &rb);
 	snprintf(ra.scenario, sizeof(ra.scenario), "interleave-%s", r->name_a);
 	snprintf(rb.scenario, sizeof(rb.scenario), "interleave-%s", r->name_b);
-	fprintf(out, "\nall samples, %llu round trips of each kind in blocks of %llu (A: %s, B: %s):\n",
-		(unsigned long long)n, (unsigned long long)r->block, r->name_a, r->name_b);
-	report_latency_head(o);
-	report_latency_row(o, &ra);
-	report_latency_row(o, &rb);
-	report_disturbance(o, &rb);
-	fprintf(out, "median of %u windows at %u B: %s / %s p50 %.3fx%s, p99.9 %.3fx%s\n\n", nw, r->size, r->name_b,
-		r->name_a, m50, verdict(v50, sizeof(v50), issue, m50, t50), m999,
-		verdict(v999, sizeof(v999), issue, m999, t999));
+	*r50_out = m50;
+	*r999_out = m999;
+	if (brief) {
+		fprintf(out, "  p50 A %.0f B %.0f ns, p99.9 A %.0f B %.0f ns: median of %u windows p50 %.3fx, "
+			     "p99.9 %.3fx%s\n", ra.lat.p50_ns, rb.lat.p50_ns, ra.lat.p999_ns, rb.lat.p999_ns, nw, m50,
+			m999, harness_disturbed(dist) ? "  (disturbed)" : "");
+	} else {
+		fprintf(out, "\nall samples, %llu round trips of each kind in blocks of %llu (A: %s, B: %s):\n",
+			(unsigned long long)n, (unsigned long long)r->block, r->name_a, r->name_b);
+		report_latency_head(o);
+		report_latency_row(o, &ra);
+		report_latency_row(o, &rb);
+		report_disturbance(o, &rb);
+		fprintf(out, "median of %u windows at %u B: %s / %s p50 %.3fx%s, p99.9 %.3fx%s\n\n", nw, r->size,
+			r->name_b, r->name_a, m50, verdict(v50, sizeof(v50), issue, m50, t50), m999,
+			verdict(v999, sizeof(v999), issue, m999, t999));
+	}
 	snprintf(extra, sizeof(extra), ",\"ratio_p50\":%.4f,\"ratio_p999\":%.4f,\"windows\":%u,\"block\":%llu", m50,
 		 m999, nw, (unsigned long long)r->block);
 	if (o->json) {
@@ -247,7 +256,8 @@ static int report(const struct bench_opts *o, const struct il_run *r, const stru
 	return 0;
 }
 
-int interleave_measure(const struct bench_opts *o, uint32_t size, bool via_daemon, uint64_t count, bool windows)
+int interleave_measure(const struct bench_opts *o, uint32_t size, bool via_daemon, uint64_t count, bool windows,
+		       bool brief, double *r50, double *r999)
 {
 	struct il_run r;
 	struct harness h;
@@ -289,7 +299,7 @@ int interleave_measure(const struct bench_opts *o, uint32_t size, bool via_daemo
 	dist = harness_disturbance(&h);
 	harness_fini(&h);
 	if (rc == 0)
-		rc = report(o, &r, &dist);
+		rc = report(o, &r, &dist, brief, r50, r999);
 out:
 	ring_pair_remove(&r.ring);
 	limit_pair_free(r.lim);
@@ -297,6 +307,54 @@ out:
 	shared_free(r.s_b, sbytes);
 	shared_free(r.acc, 2 * sizeof(uint64_t));
 	return rc;
+}
+
+int interleave_runs(const struct bench_opts *o, uint32_t size, bool via_daemon, uint64_t count, bool windows,
+		    unsigned runs)
+{
+	FILE *out = bench_out(o);
+	double r50[1000], r999[1000], m50, m999, t50 = BENCH_DAEMON_TARGET, t999 = BENCH_DAEMON_TARGET;
+	const char *a = via_daemon ? "pingpong" : baseline_name(o->baseline);
+	const char *b = via_daemon ? "pingpong-daemon" : "pingpong";
+	char v50[48], v999[48];
+	int issue = via_daemon ? 3 : 2;
+
+	if (o->runs)
+		runs = o->runs;
+	if (runs > 1000)
+		runs = 1000;
+	if (runs == 1)
+		return interleave_measure(o, size, via_daemon, count, windows, false, &r50[0], &r999[0]);
+	fprintf(out, "%u runs at %u B, %s / %s, each in fresh processes with fresh segments:\n", runs, size, b, a);
+	for (unsigned k = 0; k < runs; k++) {
+		fprintf(out, "run %u:", k + 1);
+		if (interleave_measure(o, size, via_daemon, count, false, true, &r50[k], &r999[k]) < 0)
+			return -1;
+	}
+	fprintf(out, "  per run, p50:");
+	for (unsigned k = 0; k < runs; k++)
+		fprintf(out, " %.3f", r50[k]);
+	fprintf(out, "; p99.9:");
+	for (unsigned k = 0; k < runs; k++)
+		fprintf(out, " %.3f", r999[k]);
+	m50 = stats_median(r50, runs);
+	m999 = stats_median(r999, runs);
+	if (!via_daemon)
+		bench_ring_targets(size, &t50, &t999);
+	fprintf(out, "\nmedian of %u runs at %u B: %s / %s p50 %.3fx%s, p99.9 %.3fx%s\n\n", runs, size, b, a, m50,
+		verdict(v50, sizeof(v50), issue, m50, t50), m999, verdict(v999, sizeof(v999), issue, m999, t999));
+	if (o->json) {
+		struct bench_result res;
+		char extra[96];
+
+		memset(&res, 0, sizeof(res));
+		res.size = size;
+		res.count = count * runs;
+		snprintf(res.scenario, sizeof(res.scenario), "interleave-runs-%s", b);
+		snprintf(extra, sizeof(extra), ",\"ratio_p50\":%.4f,\"ratio_p999\":%.4f,\"runs\":%u", m50, m999, runs);
+		report_json(&res, extra);
+	}
+	return 0;
 }
 
 int scenario_interleave(const struct bench_opts *o)
@@ -313,7 +371,7 @@ int scenario_interleave(const struct bench_opts *o)
 		o->block);
 	for (unsigned i = 0; i < o->nsizes; i++) {
 		fprintf(out, "\nat %u-byte payload each way:\n", o->sizes[i]);
-		if (interleave_measure(o, o->sizes[i], o->via_daemon, o->count, true) < 0)
+		if (interleave_runs(o, o->sizes[i], o->via_daemon, o->count, true, 1) < 0)
 			return -1;
 	}
 	report_syscalls(o);
