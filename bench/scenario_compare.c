@@ -100,7 +100,7 @@ static unsigned build_subjects(const struct bench_opts *o, struct compare_subjec
 
 static void print_row(FILE *out, const char *name, const struct compare_round *c, const char *order)
 {
-	fprintf(out, "%5u  %-9s %-13s %9.0f %11.0f %10.0f %12.0f %10.3f %12.3f", c->round, order, name, c->base.p50_ns,
+	fprintf(out, "%5u  %-11s %-13s %9.0f %11.0f %10.0f %12.0f %10.3f %12.3f", c->round, order, name, c->base.p50_ns,
 		c->base.p999_ns, c->subj.p50_ns, c->subj.p999_ns, c->ratio_p50, c->ratio_p999);
 	if (c->moved)
 		fprintf(out, "  ~ limit moved since its reference's");
@@ -249,7 +249,7 @@ static int compare_size(const struct bench_opts *o, struct compare_subject *subj
 		baseline_layout_name(o->baseline));
 	for (unsigned j = 0; j < ns; j++)
 		fprintf(out, "  %c %s: %s\n", subj[j].tag, subj[j].name, subj[j].what);
-	fprintf(out, "%5s  %-9s %-13s %9s %11s %10s %12s %10s %12s\n", "round", "order", "subject", "limit p50",
+	fprintf(out, "%5s  %-11s %-13s %9s %11s %10s %12s %10s %12s\n", "round", "order", "subject", "limit p50",
 		"limit p99.9", "subj p50", "subj p99.9", "ratio p50", "ratio p99.9");
 	for (unsigned i = 0; i < o->rounds; i++) {
 		struct bench_result bres[CMP_MAX_SUBJECTS];
