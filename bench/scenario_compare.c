@@ -351,9 +351,15 @@ static int compare_size(const struct bench_opts *o, struct compare_subject *subj
 			xname = "ratio_to_shmbus";
 			fprintf(out, "  %s / %s: p50 %.4fx (%s's p50 is %.1fx %s's; p99.9 %.1fx)%s\n", subj[ref].name,
 				a->s->name, 1.0 / x50, a->s->name, x50, subj[ref].name, x999, kept_note);
-			if (strcmp(a->s->name, "iceoryx") == 0)
-				fprintf(out, "  %-13s target >= 10x lower p50 for shmbus: %s\n", "",
+			/* Issue 3's ">= 10x lower p50" is a 64 B target (its reference,
+			 * iceoryx at 12.6x the limit, is a 64 B figure); at 1 KiB a
+			 * tenth of iceoryx's round trip lies below the limit itself. */
+			if (strcmp(a->s->name, "iceoryx") == 0 && size == 64)
+				fprintf(out, "  %-13s target >= 10x lower p50 for shmbus at 64 B: %s\n", "",
 					x50 >= 10.0 ? "met" : "MISSED");
+			else if (strcmp(a->s->name, "iceoryx") == 0)
+				fprintf(out, "  %-13s (the >= 10x target is for 64 B: here iceoryx's p50 is only "
+					     "%.1fx the limit's own)\n", "", med50);
 		}
 		memset(&pooled_res, 0, sizeof(pooled_res));
 		snprintf(pooled_res.scenario, sizeof(pooled_res.scenario), j == 0 ? "compare" : "compare-%s",
