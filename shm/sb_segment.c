@@ -501,7 +501,7 @@ int sb_seg_open_fd(int fd, int subs_fd, enum sb_seg_access access, struct sb_seg
 	const struct sb_sub_area *subs;
 	struct sb_seg_hdr copy;
 	struct stat st;
-	void *first;
+	ssize_t got;
 	int rc;
 
 	if (!seg)
@@ -518,12 +518,14 @@ int sb_seg_open_fd(int fd, int subs_fd, enum sb_seg_access access, struct sb_seg
 		return sbi_error(SB_ECORRUPT, "segment file is %lld bytes, smaller than its header page",
 				 (long long)st.st_size);
 
-	/* Header first, read-only, then validate a private copy. */
-	first = mmap(NULL, SB_PROD_OFF, PROT_READ, MAP_SHARED, fd, 0);
-	if (first == MAP_FAILED)
-		return sbi_error(SB_EIO, "map segment header: %s", strerror(errno));
-	memcpy(&copy, first, sizeof(copy));
-	munmap(first, SB_PROD_OFF);
+	/* Header first, into a private copy, then validate the copy.  Read,
+	 * not mapped: on hugetlbfs a one-page mapping is a whole huge page,
+	 * which munmap of one page does not remove (it leaked a 2 MiB mapping
+	 * per open before). */
+	got = pread(fd, &copy, sizeof(copy), 0);
+	if (got != (ssize_t)sizeof(copy))
+		return sbi_error(got < 0 ? SB_EIO : SB_ECORRUPT, "read segment header: %s",
+				 got < 0 ? strerror(errno) : "short read");
 	rc = sb_seg_validate(&copy, (uint64_t)st.st_size);
 	if (rc == SB_OK)
 		rc = check_subs_fd(subs_fd, &copy);
