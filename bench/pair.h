@@ -14,6 +14,7 @@
 #ifndef BENCH_PAIR_H
 #define BENCH_PAIR_H
 
+#include <stdalign.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -49,8 +50,8 @@ struct ring_pair {
  * other. */
 struct ring_side {
 	struct sb_seg pub_seg, sub_seg;
-	struct sb_ring_pub pub;
-	struct sb_ring_sub sub;
+	alignas(64) struct sb_ring_pub pub; /* hot prefixes on their own lines, as libshmbus has them */
+	alignas(64) struct sb_ring_sub sub;
 };
 
 /* Create both segments (before the fork).  Returns 0 or -1 (printed). */

@@ -6,8 +6,11 @@
 #define SB_LIB_H
 
 #include <pthread.h>
+#include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "sb_ring.h"
@@ -57,7 +60,7 @@ struct sb_pub {
 	uint32_t handle;           /* daemon handle id */
 	int numa_node;
 	struct sb_seg seg;
-	struct sb_ring_pub ring;
+	alignas(64) struct sb_ring_pub ring; /* its hot prefix on two lines (sb_ring.h) */
 };
 
 struct sb_sub {
@@ -66,8 +69,20 @@ struct sb_sub {
 	uint32_t handle;
 	int numa_node;
 	struct sb_seg seg;
-	struct sb_ring_sub ring;
+	alignas(64) struct sb_ring_sub ring; /* as in struct sb_pub */
 };
+
+/* A zeroed handle (struct sb_pub, struct sb_sub) at its 64-byte alignment,
+ * which calloc does not promise; free() releases it. */
+static inline void *sbi_handle_alloc(size_t size)
+{
+	size_t rounded = (size + 63) & ~(size_t)63;
+	void *h = aligned_alloc(64, rounded);
+
+	if (h)
+		memset(h, 0, rounded);
+	return h;
+}
 
 /* Send a request and wait for its reply (under the client's lock).
  * Returns the reply status (0 or negative, with the daemon's detail in

@@ -25,7 +25,7 @@ sb_pub_t *sb_pub_open(sb_client_t *client, const char *topic, const struct sb_pu
 		errno = EINVAL;
 		return NULL;
 	}
-	p = calloc(1, sizeof(*p));
+	p = sbi_handle_alloc(sizeof(*p));
 	if (!p) {
 		sbi_error(SB_ENOMEM, "publisher handle");
 		errno = ENOMEM;

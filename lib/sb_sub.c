@@ -28,7 +28,7 @@ sb_sub_t *sb_sub_open(sb_client_t *client, const char *topic, const struct sb_su
 		errno = EINVAL;
 		return NULL;
 	}
-	s = calloc(1, sizeof(*s));
+	s = sbi_handle_alloc(sizeof(*s));
 	if (!s) {
 		sbi_error(SB_ENOMEM, "subscriber handle");
 		errno = ENOMEM;

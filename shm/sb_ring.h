@@ -84,63 +84,79 @@ struct sb_ring_view {
 };
 
 struct sb_ring_pub {
+	/* The short claim and commit (sb_ring_claim, sb_ring_commit) touch
+	 * only the first SB_RING_HOT_BYTES of this struct: two cache lines
+	 * when it is 64-byte aligned, so that a publisher whose handle went
+	 * cold (other work between messages) takes two misses on it, not five.
+	 * The static assertions below keep it so. */
 	uint8_t *data;
 	uint64_t mask;            /* data_size - 1 */
-	uint64_t cap;             /* data_size */
 	uint64_t align;           /* record alignment */
 	struct sb_prod_ctl *prod;
 	struct sb_sub_area *subs;
 	struct sb_pub_slot *slot;
-	uint32_t max_record;
-	uint32_t max_subs;
-	uint16_t slot_idx;
-	bool exclusive;
-	bool claim_open;
-	bool claim_fast;          /* open claim came through sb_ring_claim's short path (sbi_claim_expand) */
-	bool claim_simple;        /* open claim: one record, no pad before it */
-	uint32_t claim_n;         /* records in the open claim */
-	uint64_t claim_start;     /* first byte of the open claim (maybe a pad) */
-	uint64_t claim_end;
-	uint64_t claim_bytes;     /* payload bytes of the open claim */
-	uint32_t claim_lens[SB_RING_BATCH_MAX]; /* payload lengths of the open claim */
-	uint64_t gate_limit;      /* claims may end at or below this without a rescan */
 	uint64_t fast_end;        /* exclusive: a claim ending at or below this takes the short path (0: none) */
 	uint64_t head;            /* exclusive: our head (we are its only writer) */
 	uint64_t next_seq;        /* exclusive: sequence number of the next record */
 	uint64_t records;         /* committed data records (mirrors slot->records) */
 	uint64_t bytes;
+	uint64_t claim_start;     /* first byte of the open claim (maybe a pad) */
+	uint32_t max_record;
+	uint16_t slot_idx;
+	bool claim_open;
+	bool claim_fast;          /* open claim came through sb_ring_claim's short path (sbi_claim_expand) */
+	bool claim_simple;        /* open claim: one record, no pad before it */
+	bool exclusive;
+	uint32_t claim_n;         /* records in the open claim */
+	uint32_t claim_lens[SB_RING_BATCH_MAX]; /* payload lengths of the open claim; [0] is hot */
+	/* Cold: the general paths only. */
+	uint64_t cap;             /* data_size */
+	uint64_t claim_end;
+	uint64_t claim_bytes;     /* payload bytes of the open claim */
+	uint64_t gate_limit;      /* claims may end at or below this without a rescan */
+	uint32_t max_subs;
 	const struct sb_seg *seg;
 };
 
 struct sb_ring_sub {
+	/* The short peek and consume (sbi_peek_fast, sb_ring_consume) touch
+	 * only the first SB_RING_HOT_BYTES, as in struct sb_ring_pub. */
 	const uint8_t *data;
 	uint64_t mask;
-	uint64_t cap;
 	uint64_t align;           /* record alignment */
-	const struct sb_prod_ctl *prod;
-	struct sb_sub_area *subs;
 	struct sb_sub_slot *slot;
-	uint32_t max_record;
-	uint16_t slot_idx;
-	uint8_t kind;             /* enum sb_ring_sub_kind */
-	uint8_t wait;             /* enum sb_ring_wait_strategy */
-	bool seq_known;           /* expected_seq is meaningful */
 	uint64_t cursor;          /* consumed frontier (mirrors slot->cursor) */
-	uint64_t safe_from;       /* tethered: reads at or after this need no validation */
-	uint64_t validate_below;  /* reads below this are validated: safe_from, or all (untethered) */
 	uint64_t fast_end;        /* a record at the cursor ending at or below this takes the short path */
+	uint64_t validate_below;  /* reads below this are validated: safe_from, or all (untethered) */
 	uint64_t expected_seq;    /* sequence number of the next data record */
 	uint64_t peek_end;        /* end of the records handed out by peek */
-	uint32_t peek_n;          /* data records handed out by peek */
 	uint64_t peek_lost;       /* loss reported with them */
 	uint64_t peek_last_seq;
 	uint64_t consumed;
 	uint64_t lost;
+	uint32_t peek_n;          /* data records handed out by peek */
+	uint32_t max_record;
+	bool seq_known;           /* expected_seq is meaningful */
+	uint8_t kind;             /* enum sb_ring_sub_kind */
+	uint8_t wait;             /* enum sb_ring_wait_strategy */
+	uint16_t slot_idx;
+	/* Cold: the general paths only. */
+	uint64_t cap;
+	const struct sb_prod_ctl *prod;
+	struct sb_sub_area *subs;
+	uint64_t safe_from;       /* tethered: reads at or after this need no validation */
 	uint64_t laps;
 	uint8_t *copy_buf;        /* untethered poll: private copy, max_record bytes */
 	struct sb_backoff backoff; /* SB_WAIT_YIELD: spins between yields, kept across waits */
 	const struct sb_seg *seg;
 };
+
+/* The hot prefix of both handles (see struct sb_ring_pub). */
+#define SB_RING_HOT_BYTES 128
+_Static_assert(offsetof(struct sb_ring_pub, claim_lens) + sizeof(uint32_t) <= SB_RING_HOT_BYTES,
+	       "sb_ring_pub: the short paths' fields must stay in the hot prefix");
+_Static_assert(offsetof(struct sb_ring_sub, slot_idx) + sizeof(uint16_t) <= SB_RING_HOT_BYTES,
+	       "sb_ring_sub: the short paths' fields must stay in the hot prefix");
 
 /* ------------------------------------------------------- control path */
 
