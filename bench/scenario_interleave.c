@@ -32,6 +32,14 @@
 #include "stats.h"
 
 #define IL_WINDOWS 20
+#define IL_PAGE    4096
+/* Unmeasured round trips at the start of every block.  Coming back to a
+ * kind after a block of the other costs its first one or two round trips
+ * (at 1 KiB, up to 2x: the other kind's megabytes of ring traffic evicted
+ * this kind's handles, ring lines and TLB entries).  Neither a ring nor
+ * the limit in a steady stream (compare's rounds) pays that; with blocks
+ * of 1000, those first round trips alone would be the p99.9. */
+#define IL_REWARM  16
 
 /* Kind A is the reference (the limit, or with --via-daemon the raw ring),
  * kind B the subject (the ring, or the daemon path). */
@@ -80,15 +88,22 @@ static int daemon_block(struct worker *w, struct daemon_side *s, const struct il
 	return ping ? daemon_ping(w, s, r->size, first, n, samples, acc) : daemon_pong(w, s, r->size, first, n, acc);
 }
 
+/* Each kind's handles on pages of their own: the raw ring's state where
+ * libshmbus keeps a handle (the heap, apart from anything else), so that
+ * neither kind's block keeps the other's pages in the TLB.  (With the raw
+ * ring's state next to the daemon path's handle pointers, every daemon
+ * block kept it warm, and the daemon path alone paid for coming back
+ * after the other kind: its first round trip after a switch cost up to
+ * twice the raw ring's at 1 KiB.) */
 struct il_ends {
-	struct ring_side ring;
+	struct ring_side *ring;
 	struct daemon_side dp;
 };
 
 static int kind_a(struct worker *w, struct il_ends *e, const struct il_run *r, bool ping, uint64_t first, uint64_t n,
 		  uint64_t *samples, uint64_t *acc)
 {
-	return r->via_daemon ? ring_block(w, &e->ring, r, ping, first, n, samples, acc)
+	return r->via_daemon ? ring_block(w, e->ring, r, ping, first, n, samples, acc)
 			     : limit_block(w, r, ping, first, n, samples, acc);
 }
 
@@ -96,17 +111,21 @@ static int kind_b(struct worker *w, struct il_ends *e, const struct il_run *r, b
 		  uint64_t *samples, uint64_t *acc)
 {
 	return r->via_daemon ? daemon_block(w, &e->dp, r, ping, first, n, samples, acc)
-			     : ring_block(w, &e->ring, r, ping, first, n, samples, acc);
+			     : ring_block(w, e->ring, r, ping, first, n, samples, acc);
 }
 
 /* Both sides run the same schedule: warm-up of each kind, then the block
  * pairs; only ping keeps samples. */
 static int il_side(struct worker *w, const struct il_run *r, bool ping)
 {
-	static struct il_ends e; /* one per worker process */
+	struct il_ends e = { .ring = NULL };
 	uint64_t acc = 0, open_ticks;
-	int rc = ring_side_open(w, &r->ring, ping, &e.ring);
+	int rc;
 
+	e.ring = aligned_alloc(IL_PAGE, (sizeof(*e.ring) + IL_PAGE - 1) & ~(size_t)(IL_PAGE - 1));
+	if (!e.ring)
+		return worker_fail(w, "interleave: no memory for the ring's handles");
+	rc = ring_side_open(w, &r->ring, ping, e.ring);
 	if (rc == 0 && r->via_daemon)
 		rc = daemon_side_open(w, &r->dp, ping, &e.dp, &open_ticks);
 	if (rc)
@@ -118,18 +137,25 @@ static int il_side(struct worker *w, const struct il_run *r, bool ping)
 	if (rc == 0)
 		rc = worker_enter_measured(w, 1);
 	for (uint64_t p = 0; p < r->pairs && rc == 0; p++) {
-		uint64_t first = r->warmup + 1 + p * r->block, off = p * r->block;
+		uint64_t first = r->warmup + 1 + p * (IL_REWARM + r->block), off = p * r->block;
 
+		/* Each block starts with IL_REWARM unmeasured round trips (see
+		 * IL_REWARM), then the measured ones. */
 		for (int half = 0; half < 2 && rc == 0; half++) {
-			if ((half == 0) == a_first(p))
-				rc = kind_a(w, &e, r, ping, first, r->block, ping ? r->s_a + off : NULL, &acc);
-			else
-				rc = kind_b(w, &e, r, ping, first, r->block, ping ? r->s_b + off : NULL, &acc);
+			bool a = (half == 0) == a_first(p);
+			uint64_t *samples = !ping ? NULL : a ? r->s_a + off : r->s_b + off;
+
+			rc = a ? kind_a(w, &e, r, ping, first, IL_REWARM, NULL, &acc)
+			       : kind_b(w, &e, r, ping, first, IL_REWARM, NULL, &acc);
+			if (rc == 0)
+				rc = a ? kind_a(w, &e, r, ping, first + IL_REWARM, r->block, samples, &acc)
+				       : kind_b(w, &e, r, ping, first + IL_REWARM, r->block, samples, &acc);
 		}
 	}
 	if (rc)
-		return rc;
-	ring_side_close(&e.ring);
+		return rc; /* the worker exits: no need to free */
+	ring_side_close(e.ring);
+	free(e.ring);
 	r->acc[ping ? 0 : 1] = acc;
 	return 0;
 }
@@ -295,7 +321,7 @@ int interleave_measure(const struct bench_opts *o, uint32_t size, bool via_daemo
 	h.rt_prio = o->rt ? BENCH_RT_PRIO : 0;
 	if (harness_spawn(&h, "interleave-pong", o->cores[1], il_pong, &r) == 0 &&
 	    harness_spawn(&h, "interleave-ping", o->cores[0], il_ping, &r) == 0)
-		rc = harness_wait(&h, bench_timeout(o, 2 * (r.pairs * r.block + r.warmup), 5000.0 + size * 10.0));
+		rc = harness_wait(&h, bench_timeout(o, 2 * (r.pairs * (IL_REWARM + r.block) + r.warmup), 5000.0 + size * 10.0));
 	dist = harness_disturbance(&h);
 	harness_fini(&h);
 	if (rc == 0)
