@@ -80,6 +80,7 @@ struct bench_opts {
 	bool raw_percentiles;  /* --raw-percentiles: no interpolation within a clock step */
 	double timeout_s;      /* 0: derived from the work */
 	bool via_daemon;       /* --via-daemon: topics opened by name through shmbusd */
+	bool keep_topics;      /* daemon runs leave their topics (recovery inspects them) */
 	const char *socket;    /* --socket: shmbusd's socket (NULL: sb_default_socket_path) */
 };
 

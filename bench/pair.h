@@ -84,6 +84,10 @@ struct daemon_side {
 /* Name both topics and create them in the running shmbusd with the run's
  * parameters (before the fork).  Returns 0 or -1 (printed). */
 int daemon_pair_create(const struct bench_opts *o, uint32_t size, struct daemon_pair *dp);
+/* Delete both topics (after the workers are gone), so that repeated runs
+ * against a long-lived daemon leave none of their huge pages behind.
+ * Failures are printed, not fatal. */
+void daemon_pair_remove(const struct daemon_pair *dp);
 /* In a worker: connect and open (ping publishes on AB); *open_ticks gets
  * the time connect + opens took.  The handles are never closed: the
  * worker's exit ends its lease. */

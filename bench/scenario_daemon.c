@@ -264,7 +264,35 @@ int daemon_pair_create(const struct bench_opts *o, uint32_t size, struct daemon_
 	/* A third core, where given, takes the lease watchers too (as it
 	 * takes the daemon): off the two measuring cores. */
 	dp->watcher_cpu = o->ncores >= 3 ? o->cores[2] : -1;
-	return topics_create(o, dp);
+	if (topics_create(o, dp) < 0) {
+		dp->ab[0] = dp->ba[0] = '\0'; /* nothing for daemon_pair_remove */
+		return -1;
+	}
+	return 0;
+}
+
+void daemon_pair_remove(const struct daemon_pair *dp)
+{
+	struct sb_client_opts co = { .socket_path = dp->socket, .name = "shmbus-bench" };
+	const char *topics[2] = { dp->ab, dp->ba };
+	sb_client_t *c;
+
+	if (!dp->ab[0])
+		return;
+	c = sb_connect(&co);
+	if (!c) {
+		fprintf(stderr, "shmbus-bench: warning: cannot connect to %s to delete %s and %s: %s\n", dp->socket,
+			dp->ab, dp->ba, sb_last_error());
+		return;
+	}
+	for (int i = 0; i < 2; i++) {
+		int rc = sb_topic_delete(c, topics[i]);
+
+		if (rc < 0 && rc != SB_ENOENT)
+			fprintf(stderr, "shmbus-bench: warning: delete topic %s: %s: %s\n", topics[i], sb_strerror(rc),
+				sb_last_error());
+	}
+	sb_disconnect(c);
 }
 
 const char *daemon_socket(const struct bench_opts *o, char *buf, size_t len)
@@ -315,6 +343,8 @@ int daemon_run(const struct bench_opts *o, const struct run_spec *spec, struct b
 		latency_finish(o, spec, r.samples, r.out->t_end - r.out->t_begin, res);
 	}
 out:
+	if (!o->keep_topics)
+		daemon_pair_remove(&r.pair);
 	shared_free(r.samples, sbytes);
 	shared_free(r.out, sizeof(*r.out));
 	return rc;

@@ -328,6 +328,8 @@ int interleave_measure(const struct bench_opts *o, uint32_t size, bool via_daemo
 		rc = report(o, &r, &dist, brief, r50, r999);
 out:
 	ring_pair_remove(&r.ring);
+	if (r.via_daemon)
+		daemon_pair_remove(&r.dp);
 	limit_pair_free(r.lim);
 	shared_free(r.s_a, sbytes);
 	shared_free(r.s_b, sbytes);

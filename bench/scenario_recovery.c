@@ -847,6 +847,7 @@ static int pp_watched(const struct bench_opts *o, struct rec_daemon *d, uint32_t
 	memset(&seg, 0, sizeof(seg));
 	seg.fd = -1;
 	od.socket = d->sock;
+	od.keep_topics = true; /* check_adopted opens the topic afterwards */
 	p.spec = (struct run_spec){ .size = size, .count = o->count, .warmup = o->warmup };
 	p.res = shared_alloc(sizeof(*p.res));
 	if (!p.res) {

@@ -437,6 +437,20 @@ int sbi_open(sb_client_t *c, const char *topic, uint8_t role, const struct sb_to
 	return rc;
 }
 
+int sb_topic_delete(sb_client_t *c, const char *topic)
+{
+	uint8_t body[SB_TOPIC_MAX + 8];
+	struct sbp_wr w;
+	struct sbp_rd rd;
+
+	if (!c || !topic || topic[0] == '\0' || strnlen(topic, SB_TOPIC_MAX + 1) > SB_TOPIC_MAX)
+		return sbi_error(SB_EINVAL, "delete: no client, or topic name missing or longer than %d",
+				 SB_TOPIC_MAX);
+	sbp_wr_init(&w, body, sizeof(body));
+	sbp_put_str(&w, topic);
+	return sbi_call(c, SBP_DELETE, body, w.len, &rd);
+}
+
 int sbi_attached(sb_client_t *c, uint32_t handle, uint32_t slot, uint8_t mode, uint8_t blocking)
 {
 	uint8_t body[16];

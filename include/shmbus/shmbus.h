@@ -106,6 +106,14 @@ struct sb_topic_opts {
 	int numa_node;        /* -1: the daemon's default */
 };
 
+/* Delete a topic: the daemon forgets it and unlinks its files, so that its
+ * memory (huge pages included) returns once the last process that maps it
+ * closes its handles; handles still open keep working until then.  Needs
+ * uid 0, the daemon's uid or the topic's owner.  Returns 0, SB_ENOENT
+ * (no such topic), SB_EACCES, SB_EINVAL (no client, name missing or
+ * longer than SB_TOPIC_MAX), SB_ECONN. */
+int sb_topic_delete(sb_client_t *client, const char *topic);
+
 /* ---------------------------------------------------------- publishers */
 
 enum sb_pub_mode {

@@ -62,6 +62,9 @@ static int as_nobody(const char *sock)
 	p = sb_pub_open(c, "public", NULL);
 	if (!p || sb_pub_send(p, "x", 1) != 0)
 		return 16;
+	/* Nor may it delete a topic that is not its own. */
+	if (sb_topic_delete(c, "secret") != SB_EACCES || !strstr(sb_last_error(), "belongs to uid"))
+		return 17;
 	sb_disconnect(c);
 	return 0;
 }

@@ -171,6 +171,46 @@ static void test_pubsub_open_errors_are_named(void **state)
 	dt_daemon_stop(&d);
 }
 
+/* sb_topic_delete: the daemon forgets the topic and unlinks its files;
+ * a handle still open keeps working; errors are named. */
+static void test_pubsub_topic_delete(void **state)
+{
+	struct dt_daemon d;
+	struct sb_client_opts co = { .socket_path = NULL, .name = "delete" };
+	char path[192];
+	sb_client_t *c;
+	sb_pub_t *p;
+
+	(void)state;
+	dt_daemon_start(&d, config, NULL);
+	co.socket_path = d.sock;
+	c = sb_connect(&co);
+	assert_non_null(c);
+	p = sb_pub_open(c, "doomed", NULL);
+	assert_non_null(p);
+	assert_int_equal(sb_pub_send(p, "x", 1), 0);
+	snprintf(path, sizeof(path), "%s/doomed", d.dir);
+	assert_int_equal(access(path, F_OK), 0);
+
+	assert_int_equal(sb_topic_delete(c, "doomed"), 0);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(dt_stat(&d, NULL, "topics_deleted"), 1);
+	assert_int_equal(sb_pub_send(p, "y", 1), 0); /* still mapped: still works */
+	sb_pub_close(p);
+
+	assert_int_equal(sb_topic_delete(c, "doomed"), SB_ENOENT);
+	assert_non_null(strstr(sb_last_error(), "no topic doomed"));
+	assert_int_equal(sb_topic_delete(c, ""), SB_EINVAL);
+	assert_int_equal(sb_topic_delete(c, NULL), SB_EINVAL);
+	assert_int_equal(sb_topic_delete(NULL, "doomed"), SB_EINVAL);
+	/* Deleted means gone: a new open creates a fresh topic. */
+	p = sb_pub_open(c, "doomed", NULL);
+	assert_non_null(p);
+	assert_int_equal(access(path, F_OK), 0);
+	sb_disconnect(c);
+	dt_daemon_stop(&d);
+}
+
 /* A topic configured for NUMA node 0 reports it, its pages live there,
  * and the thread helpers agree with the kernel. */
 static void test_pubsub_numa_binding_and_thread_helpers(void **state)
@@ -223,6 +263,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pubsub_records_arrive_intact_across_processes),
 		cmocka_unit_test(test_pubsub_open_errors_are_named),
+		cmocka_unit_test(test_pubsub_topic_delete),
 		cmocka_unit_test(test_pubsub_numa_binding_and_thread_helpers),
 	};
 
