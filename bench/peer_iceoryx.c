@@ -15,7 +15,8 @@
  * destructors unregister them from RouDi.
  *
  * RouDi: iceoryx_available() starts /usr/bin/iox-roudi (or the one on
- * PATH) once, if it is installed, and registers an atexit handler that
+ * PATH) once, if it is installed, with process monitoring off (see
+ * roudi_start), and registers an atexit handler that
  * stops it with SIGTERM and reaps it.  If it exits at once (another RouDi
  * already running, no shared memory) iceoryx is reported as unavailable.
  */
@@ -97,7 +98,13 @@ static int roudi_start(void)
 			dup2(fd, STDOUT_FILENO);
 			dup2(fd, STDERR_FILENO);
 		}
-		execlp("iox-roudi", "iox-roudi", (char *)NULL);
+		/* Monitoring off: with two vCPUs both spinning (and the host
+		 * stealing time), an iceoryx runtime's keepalive thread can miss
+		 * RouDi's deadline; RouDi then drops the process as dead, its
+		 * ports vanish, and the other side waits for the time limit
+		 * (seen on 2026-12-02: "Received Keepalive from unknown process").
+		 * The data path is the same with or without it. */
+		execlp("iox-roudi", "iox-roudi", "--monitoring-mode", "off", (char *)NULL);
 		_exit(127);
 	}
 	roudi_pid = pid;
