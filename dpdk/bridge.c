@@ -58,6 +58,7 @@ void sbb_config_defaults(struct sbb_config *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->mtu = 1500;
+	c->ooo_max = SBB_OOO_MAX;
 	c->heartbeat_ns = 1000000;
 	c->nak_interval_ns = 500000;
 	c->status_interval_ns = 1000000;
@@ -151,6 +152,10 @@ static int bridge_key(struct sbb_config *c, const char *key, const char *v)
 		if (!parse_u64(v, SBW_MAX_FRAME - SBW_ETH_HLEN, &x) || x < SBW_MIN_MTU)
 			return -1;
 		c->mtu = (uint32_t)x;
+	} else if (!strcmp(key, "ooo_max")) {
+		if (!parse_u64(v, SBB_OOO_MAX, &x) || x == 0)
+			return -1;
+		c->ooo_max = (uint32_t)x;
 	} else if (!strcmp(key, "window")) {
 		if (!parse_u64(v, UINT64_MAX / 2, &x) || (x != 0 && x < 65536))
 			return -1;
@@ -567,6 +572,7 @@ static int start_import(struct sbb_bridge *b, unsigned i, const struct sb_seg *s
 	/* No frame larger than our MTU gets through our port: store slots of
 	 * that size (0.4 MiB per import at 1500 instead of 2.3 at jumbo). */
 	im->rcfg.ooo_body = b->cfg.mtu;
+	im->rcfg.ooo_max = b->cfg.ooo_max; /* 0: SBB_OOO_MAX */
 	im->r = rte_zmalloc_socket("sbb_receiver", sbb_receiver_size(&im->rcfg), RTE_CACHE_LINE_SIZE,
 				   im->port->socket);
 	if (!im->r)

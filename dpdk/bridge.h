@@ -60,6 +60,7 @@ struct sbb_config {
 	uint16_t worker_lcores[SBB_MAX_WORKERS];
 	unsigned n_workers;        /* 0: every EAL worker lcore */
 	uint32_t mtu;              /* default 1500 */
+	uint32_t ooo_max;          /* imports: frames kept beyond a gap, 1..SBB_OOO_MAX (default) */
 	uint64_t window;           /* default: a quarter of the ring */
 	uint64_t heartbeat_ns, nak_interval_ns, status_interval_ns, receiver_timeout_ns;
 	enum sbb_idle idle;

@@ -55,6 +55,7 @@
 #include "wire.h"
 
 #define SBB_MAX_RECEIVERS 8      /* per sender (multicast fan-out) */
+#define SBB_OOO_MAX 256u         /* receiver: most DATA frames kept beyond a gap */
 
 /* A frame to transmit: dst MAC, the header bytes (Ethernet + sbw_hdr + fixed
  * part, CRC done) and an optional body that points into the sender's ring

@@ -26,7 +26,6 @@
 
 #define SBB_ZC_MAX 4096u    /* zero-copy bodies in flight per sender (then: copy) */
 #define SBB_HIST 1024u      /* recent DATA frames remembered for NAK answers */
-#define SBB_OOO_MAX 256u    /* receiver: DATA frames kept beyond a gap */
 #define SBB_NAK_GAPS 16u    /* receiver: gaps named per NAK round */
 #define SBB_RTQ 16u         /* sender: NAKed ranges waiting to be resent */
 #define SBB_RT_RECENT 16u   /* sender: ranges resent lately (repeat NAKs ignored) */

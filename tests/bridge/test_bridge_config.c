@@ -90,6 +90,25 @@ static void test_config_export_rules(void **state)
 	assert_non_null(strstr(err, "both exported and imported"));
 }
 
+/* ooo_max: 1..SBB_OOO_MAX, default SBB_OOO_MAX; anything else refused by name. */
+static void test_config_ooo_max(void **state)
+{
+	(void)state;
+	assert_int_equal(cfg.ooo_max, SBB_OOO_MAX);
+	assert_int_equal(key("bridge", "ooo_max", "1"), 0);
+	assert_int_equal(cfg.ooo_max, 1);
+	assert_int_equal(key("bridge", "ooo_max", "256"), 0);
+	assert_int_equal(cfg.ooo_max, SBB_OOO_MAX);
+	assert_int_equal(key("bridge", "ooo_max", "64"), 0);
+	assert_int_equal(cfg.ooo_max, 64);
+	assert_int_equal(key("bridge", "ooo_max", "0"), -1);
+	assert_non_null(strstr(err, "ooo_max"));
+	assert_int_equal(key("bridge", "ooo_max", "257"), -1);
+	assert_non_null(strstr(err, "257"));
+	assert_int_equal(key("bridge", "ooo_max", "many"), -1);
+	assert_int_equal(cfg.ooo_max, 64); /* refusals leave the value alone */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -97,6 +116,7 @@ int main(void)
 		cmocka_unit_test_setup(test_config_receivers_refused, setup),
 		cmocka_unit_test_setup(test_config_receivers_need_multicast_dest, setup),
 		cmocka_unit_test_setup(test_config_export_rules, setup),
+		cmocka_unit_test_setup(test_config_ooo_max, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
