@@ -74,6 +74,11 @@
 #include "sb_segment.h"
 
 #define RESTARTS        5     /* part B: daemon kills per disturbed run */
+/* Part B's disturbed run lasts at least this long per restart interval at
+ * the quiet run's rate: the ping-pong must outlive each restart and the
+ * clients' re-registration (tens of ms here, more under sanitizers), or
+ * the watcher would wait for clients that have already finished. */
+#define RESTART_SPACING_S 0.25
 #define KILL_RING       4096u /* part A: ring of the blocked topic */
 #define EVENT_BOUND_MS  10000 /* any event a child owes us */
 #define READY_BOUND_MS  10000 /* shmbusd start-up */
@@ -831,7 +836,7 @@ static uint64_t topic_records(struct sb_seg *seg, bool *mapped, const char *path
 
 /* One ping-pong through our daemon; with restarts, SIGKILL and restart the
  * daemon RESTARTS times inside the measured loop.  Returns 0 or -1. */
-static int pp_watched(const struct bench_opts *o, struct rec_daemon *d, uint32_t size, bool restarts,
+static int pp_watched(const struct bench_opts *o, struct rec_daemon *d, uint32_t size, uint64_t count, bool restarts,
 		      struct bench_result *res, struct restart_stat *rs, unsigned *nrs, char *topic, size_t tlen)
 {
 	struct bench_opts od = *o;
@@ -848,7 +853,7 @@ static int pp_watched(const struct bench_opts *o, struct rec_daemon *d, uint32_t
 	seg.fd = -1;
 	od.socket = d->sock;
 	od.keep_topics = true; /* check_adopted opens the topic afterwards */
-	p.spec = (struct run_spec){ .size = size, .count = o->count, .warmup = o->warmup };
+	p.spec = (struct run_spec){ .size = size, .count = count, .warmup = o->warmup };
 	p.res = shared_alloc(sizeof(*p.res));
 	if (!p.res) {
 		fprintf(stderr, "shmbus-bench: shared memory: %s\n", strerror(errno));
@@ -857,14 +862,14 @@ static int pp_watched(const struct bench_opts *o, struct rec_daemon *d, uint32_t
 	/* Restart i fires once the ping side has committed targets[i] records
 	 * (warm-up first): all fall inside the measured loop. */
 	for (unsigned i = 0; i < RESTARTS; i++)
-		targets[i] = o->warmup + o->count * (i + 1) / (RESTARTS + 1);
+		targets[i] = o->warmup + count * (i + 1) / (RESTARTS + 1);
 	*nrs = 0;
 	if (child_spawn(&runner, -1, pp_main, &p) < 0)
 		goto out;
 	/* daemon_run names its topics after its own pid: the runner's */
 	snprintf(topic, tlen, "sbbench.%ld.%u.ab", (long)runner.pid, size);
 	snprintf(path, sizeof(path), "%s/%s", d->dir, topic);
-	deadline = mono_ms() + bench_timeout(o, o->count + o->warmup, 5000.0 + size * 10.0) * 1e3 + 30e3;
+	deadline = mono_ms() + bench_timeout(o, count + o->warmup, 5000.0 + size * 10.0) * 1e3 + 30e3;
 	for (;;) {
 		struct pollfd pf = { .fd = runner.pidfd, .events = POLLIN };
 		uint64_t recs = topic_records(&seg, &mapped, path);
@@ -887,8 +892,16 @@ static int pp_watched(const struct bench_opts *o, struct rec_daemon *d, uint32_t
 			s->start_to_ready = ready;
 			s->ready_to_renewed = await_renewed(d->sock);
 			if (s->ready_to_renewed == 0) {
-				fprintf(stderr, "shmbus-bench: FAIL: the clients did not re-register with the restarted "
-						"shmbusd within %d ms (attaches < %d)\n", READY_BOUND_MS, PP_HANDLES);
+				struct pollfd done = { .fd = runner.pidfd, .events = POLLIN };
+
+				if (poll(&done, 1, 0) == 1)
+					fprintf(stderr, "shmbus-bench: FAIL: the ping-pong ended before its clients "
+							"re-registered after restart %u (%llu round trips were too few: "
+							"raise --count)\n", *nrs, (unsigned long long)count);
+				else
+					fprintf(stderr, "shmbus-bench: FAIL: the clients did not re-register with the "
+							"restarted shmbusd within %d ms (attaches < %d)\n", READY_BOUND_MS,
+						PP_HANDLES);
 				goto out;
 			}
 			s->down = clock_end() - t0;
@@ -954,13 +967,20 @@ static int part_restart(const struct bench_opts *o, struct rec_daemon *d, uint32
 	struct bench_result quiet, hit;
 	struct restart_stat rs[RESTARTS], unused[RESTARTS];
 	uint64_t ready[RESTARTS], down[RESTARTS], reaped[RESTARTS], renew[RESTARTS], recs_min = UINT64_MAX;
+	uint64_t count_hit;
 	unsigned nrs = 0, nq = 0;
 	char extra[768], topic[SB_TOPIC_MAX + 1];
 
 	memset(&quiet, 0, sizeof(quiet));
 	memset(&hit, 0, sizeof(hit));
-	if (pp_watched(o, d, size, false, &quiet, unused, &nq, topic, sizeof(topic)) < 0 ||
-	    pp_watched(o, d, size, true, &hit, rs, &nrs, topic, sizeof(topic)) < 0)
+	if (pp_watched(o, d, size, o->count, false, &quiet, unused, &nq, topic, sizeof(topic)) < 0)
+		return -1;
+	/* At least RESTART_SPACING_S of ping-pong per restart interval, at the
+	 * rate the quiet run just had. */
+	count_hit = (uint64_t)(quiet.msgs_per_s * RESTART_SPACING_S * (RESTARTS + 1));
+	if (count_hit < o->count)
+		count_hit = o->count;
+	if (pp_watched(o, d, size, count_hit, true, &hit, rs, &nrs, topic, sizeof(topic)) < 0)
 		return -1;
 	if (check_adopted(d, topic) < 0)
 		return -1;
@@ -980,8 +1000,9 @@ static int part_restart(const struct bench_opts *o, struct rec_daemon *d, uint32
 	snprintf(hit.scenario, sizeof(hit.scenario), "recovery-pp-restarts");
 
 	fprintf(out, "B. ping-pong through shmbusd (topics opened by name), undisturbed and then with %u SIGKILL + "
-		     "restarts of shmbusd inside the measured %llu round trips\n",
-		nrs, (unsigned long long)o->count);
+		     "restarts of shmbusd inside the measured %llu round trips (quiet run: %llu; at least %.2f s "
+		     "between restarts)\n",
+		nrs, (unsigned long long)count_hit, (unsigned long long)o->count, RESTART_SPACING_S);
 	report_latency_head(o);
 	report_latency_row(o, &quiet);
 	report_disturbance(o, &quiet);
