@@ -35,7 +35,7 @@
 #define IL_PAGE    4096
 /* Unmeasured round trips at the start of every block.  Coming back to a
  * kind after a block of the other costs its first one or two round trips
- * (at 1 KiB, up to 2x: the other kind's megabytes of ring traffic evicted
+ * (at 1 KiB up to 3x: the other kind's megabytes of ring traffic evicted
  * this kind's handles, ring lines and TLB entries).  Neither a ring nor
  * the limit in a steady stream (compare's rounds) pays that; with blocks
  * of 1000, those first round trips alone would be the p99.9. */
@@ -93,8 +93,8 @@ static int daemon_block(struct worker *w, struct daemon_side *s, const struct il
  * neither kind's block keeps the other's pages in the TLB.  (With the raw
  * ring's state next to the daemon path's handle pointers, every daemon
  * block kept it warm, and the daemon path alone paid for coming back
- * after the other kind: its first round trip after a switch cost up to
- * twice the raw ring's at 1 KiB.) */
+ * after the other kind: its first round trip after a switch was slow
+ * several times as often as the raw ring's at 1 KiB.) */
 struct il_ends {
 	struct ring_side *ring;
 	struct daemon_side dp;
@@ -321,7 +321,8 @@ int interleave_measure(const struct bench_opts *o, uint32_t size, bool via_daemo
 	h.rt_prio = o->rt ? BENCH_RT_PRIO : 0;
 	if (harness_spawn(&h, "interleave-pong", o->cores[1], il_pong, &r) == 0 &&
 	    harness_spawn(&h, "interleave-ping", o->cores[0], il_ping, &r) == 0)
-		rc = harness_wait(&h, bench_timeout(o, 2 * (r.pairs * (IL_REWARM + r.block) + r.warmup), 5000.0 + size * 10.0));
+		rc = harness_wait(&h, bench_timeout(o, 2 * (r.pairs * (IL_REWARM + r.block) + r.warmup),
+						    5000.0 + size * 10.0));
 	dist = harness_disturbance(&h);
 	harness_fini(&h);
 	if (rc == 0)
