@@ -70,6 +70,7 @@ struct bench_opts {
 	unsigned block;        /* interleave: round trips per block */
 	unsigned runs;         /* interleave / compare's check: fresh process pairs (0: the scenario's default) */
 	bool shared_pub;
+	bool claim_ahead;      /* --claim-ahead: the raw ring's pong claims its reply before the request */
 	enum baseline_layout baseline;
 	bool json;
 	const char *csv;

@@ -102,6 +102,8 @@ static void usage(FILE *f)
 		"                      pingpong and the limit, interleave with the raw ring\n"
 		"  --socket PATH       shmbusd's socket (default: $SHMBUS_SOCKET, else the library's\n"
 		"                      default path)\n"
+		"  --claim-ahead       pingpong, interleave (raw ring): the pong claims its reply\n"
+		"                      before the request arrives (docs/api.md); never used for a verdict\n"
 		"\n"
 		"crosshost (root; --cores A,B: ping side on A, pong side on B; --count: round trips per\n"
 		"subject over all rounds, default 100k; --warmup: per run, at most 10k):\n"
@@ -225,7 +227,7 @@ enum {
 	OPT_CORES = 256, OPT_SIZE, OPT_COUNT, OPT_WARMUP, OPT_ROUNDS, OPT_RETRIES, OPT_RING,
 	OPT_ALIGN, OPT_SUBS, OPT_BATCH, OPT_BLOCK, OPT_RUNS,
 	OPT_SHARED, OPT_BASELINE, OPT_JSON, OPT_CSV, OPT_HIST, OPT_RAWPCT, OPT_NOSECCOMP, OPT_SELFTEST, OPT_RT, OPT_TIMEOUT, OPT_HELP,
-	OPT_VIA_DAEMON, OPT_SOCKET, OPT_CROSSHOST,
+	OPT_VIA_DAEMON, OPT_SOCKET, OPT_CROSSHOST, OPT_CLAIM_AHEAD,
 };
 
 static const struct option long_opts[] = {
@@ -253,6 +255,7 @@ static const struct option long_opts[] = {
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "via-daemon", no_argument, NULL, OPT_VIA_DAEMON },
+	{ "claim-ahead", no_argument, NULL, OPT_CLAIM_AHEAD },
 	{ "socket", required_argument, NULL, OPT_SOCKET },
 	/* crosshost's own (crosshost_parse_option), all OPT_CROSSHOST */
 	{ "netns", required_argument, NULL, OPT_CROSSHOST },
@@ -360,6 +363,9 @@ static int parse_option(struct bench_opts *o, int c, const char *arg)
 		return 0;
 	case OPT_VIA_DAEMON:
 		o->via_daemon = true;
+		return 0;
+	case OPT_CLAIM_AHEAD:
+		o->claim_ahead = true;
 		return 0;
 	case OPT_SOCKET:
 		if (!*arg || strlen(arg) >= 108)
@@ -476,6 +482,10 @@ int main(int argc, char **argv)
 	}
 	if (o.via_daemon && s->fn != scenario_pingpong && s->fn != scenario_compare && s->fn != scenario_interleave) {
 		fprintf(stderr, "shmbus-bench: --via-daemon applies to pingpong, compare and interleave only\n");
+		return 2;
+	}
+	if (o.claim_ahead && (o.via_daemon || (s->fn != scenario_pingpong && s->fn != scenario_interleave))) {
+		fprintf(stderr, "shmbus-bench: --claim-ahead applies to the raw ring's pingpong and interleave only\n");
 		return 2;
 	}
 	if (check_sizes(&o, s) < 0)

@@ -44,6 +44,7 @@ struct ring_pair {
 	struct bench_seg ab, ba;
 	uint32_t size;
 	enum sb_ring_pub_mode mode;
+	bool claim_ahead;          /* --claim-ahead (see ring_pong) */
 };
 
 /* One process's ends: publisher on one segment, tethered subscriber on the
@@ -52,6 +53,7 @@ struct ring_side {
 	struct sb_seg pub_seg, sub_seg;
 	alignas(64) struct sb_ring_pub pub; /* hot prefixes on their own lines, as libshmbus has them */
 	alignas(64) struct sb_ring_sub sub;
+	bool claim_ahead;          /* from the ring_pair */
 };
 
 /* Create both segments (before the fork).  Returns 0 or -1 (printed). */

@@ -73,6 +73,9 @@ void report_preamble(const struct bench_opts *o)
 			     "inlines them)\n");
 #endif
 	}
+	if (o->claim_ahead)
+		fprintf(out, "  pong      claims its reply before the request arrives (--claim-ahead, "
+			     "docs/api.md): not how the verdicts are measured\n");
 	fprintf(out, "  cores    ");
 	for (unsigned i = 0; i < o->ncores; i++)
 		fprintf(out, "%s%d", i ? "," : " ", o->cores[i]);

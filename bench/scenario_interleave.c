@@ -295,7 +295,7 @@ int interleave_measure(const struct bench_opts *o, uint32_t size, bool via_daemo
 	r.via_daemon = via_daemon;
 	r.windows = windows;
 	r.name_a = r.via_daemon ? "pingpong" : baseline_name(o->baseline);
-	r.name_b = r.via_daemon ? "pingpong-daemon" : "pingpong";
+	r.name_b = r.via_daemon ? "pingpong-daemon" : o->claim_ahead ? "pingpong-ahead" : "pingpong";
 	r.size = size;
 	r.warmup = o->warmup;
 	r.block = o->block;
@@ -344,7 +344,7 @@ int interleave_runs(const struct bench_opts *o, uint32_t size, bool via_daemon, 
 	FILE *out = bench_out(o);
 	double r50[1000], r999[1000], m50, m999, t50 = BENCH_DAEMON_TARGET, t999 = BENCH_DAEMON_TARGET;
 	const char *a = via_daemon ? "pingpong" : baseline_name(o->baseline);
-	const char *b = via_daemon ? "pingpong-daemon" : "pingpong";
+	const char *b = via_daemon ? "pingpong-daemon" : o->claim_ahead ? "pingpong-ahead" : "pingpong";
 	char v50[48], v999[48];
 	int issue = via_daemon ? 3 : 2;
 
@@ -396,7 +396,8 @@ int scenario_interleave(const struct bench_opts *o)
 	}
 	fprintf(out, "A = %s, B = %s, in alternating blocks of %u round trips, same two processes; ratios B / A "
 		     "per window of consecutive blocks, median over the windows\n",
-		o->via_daemon ? "the raw ring ping-pong" : "the limit", o->via_daemon ? "the daemon path" : "the ring ping-pong",
+		o->via_daemon ? "the raw ring ping-pong" : "the limit",
+		o->via_daemon ? "the daemon path" : o->claim_ahead ? "the ring ping-pong claiming ahead" : "the ring ping-pong",
 		o->block);
 	for (unsigned i = 0; i < o->nsizes; i++) {
 		fprintf(out, "\nat %u-byte payload each way:\n", o->sizes[i]);

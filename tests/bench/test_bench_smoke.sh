@@ -83,6 +83,11 @@ if [[ "$SANITIZED" != sanitized ]]; then
 fi
 run interleave interleave "${SMALL[@]}" --runs 2
 expect interleave '^median of 2 runs at 64 B: pingpong / baseline p50 [0-9.]+x'
+run ahead interleave "${SMALL[@]}" --claim-ahead
+expect ahead 'pingpong-ahead / baseline p50 [0-9.]+x'
+if "$BENCH" compare "${SMALL[@]}" --claim-ahead >"$TMP/ahead-refused.out" 2>&1; then
+    fail "compare accepted --claim-ahead (its verdicts are measured without it)"
+fi
 
 # Through a daemon of our own: pingpong, interleave and compare --via-daemon.
 "$DAEMON" --socket "$SOCK" --dir "$SEGS" >"$TMP/shmbusd.log" 2>&1 &
