@@ -282,6 +282,17 @@ static int report(const struct bench_opts *o, const struct il_run *r, const stru
 	return 0;
 }
 
+/* The result names of the two kinds (JSON, CSV and the report). */
+static const char *name_a_of(const struct bench_opts *o, bool via_daemon)
+{
+	return via_daemon ? "pingpong" : baseline_name(o->baseline);
+}
+
+static const char *name_b_of(const struct bench_opts *o, bool via_daemon)
+{
+	return via_daemon ? "pingpong-daemon" : o->claim_ahead ? "pingpong-ahead" : "pingpong";
+}
+
 int interleave_measure(const struct bench_opts *o, uint32_t size, bool via_daemon, uint64_t count, bool windows,
 		       bool brief, double *r50, double *r999)
 {
@@ -294,8 +305,8 @@ int interleave_measure(const struct bench_opts *o, uint32_t size, bool via_daemo
 	memset(&r, 0, sizeof(r));
 	r.via_daemon = via_daemon;
 	r.windows = windows;
-	r.name_a = r.via_daemon ? "pingpong" : baseline_name(o->baseline);
-	r.name_b = r.via_daemon ? "pingpong-daemon" : o->claim_ahead ? "pingpong-ahead" : "pingpong";
+	r.name_a = name_a_of(o, via_daemon);
+	r.name_b = name_b_of(o, via_daemon);
 	r.size = size;
 	r.warmup = o->warmup;
 	r.block = o->block;
@@ -343,8 +354,7 @@ int interleave_runs(const struct bench_opts *o, uint32_t size, bool via_daemon, 
 {
 	FILE *out = bench_out(o);
 	double r50[1000], r999[1000], m50, m999, t50 = BENCH_DAEMON_TARGET, t999 = BENCH_DAEMON_TARGET;
-	const char *a = via_daemon ? "pingpong" : baseline_name(o->baseline);
-	const char *b = via_daemon ? "pingpong-daemon" : o->claim_ahead ? "pingpong-ahead" : "pingpong";
+	const char *a = name_a_of(o, via_daemon), *b = name_b_of(o, via_daemon);
 	char v50[48], v999[48];
 	int issue = via_daemon ? 3 : 2;
 

@@ -79,14 +79,22 @@ void ring_side_close(struct ring_side *s)
 	sb_ring_pub_detach(&s->pub);
 }
 
+/* Claim size bytes, waiting out back-pressure.  Returns 0 or the error. */
+static inline int claim_one(struct sb_ring_pub *pub, uint32_t size, void **p)
+{
+	int rc;
+
+	while ((rc = sb_ring_claim(pub, size, p)) == SB_EBACKPRESSURE)
+		payload_spin_hint();
+	return rc;
+}
+
 /* Publish one record of size bytes carrying sequence c. */
 static inline int send_one(struct sb_ring_pub *pub, uint32_t size, uint64_t c)
 {
 	void *p;
-	int rc;
+	int rc = claim_one(pub, size, &p);
 
-	while ((rc = sb_ring_claim(pub, size, &p)) == SB_EBACKPRESSURE)
-		payload_spin_hint();
 	if (rc < 0)
 		return rc;
 	payload_write(p, size, c);
@@ -153,10 +161,8 @@ static int ring_pong_ahead(struct worker *w, struct ring_side *s, uint32_t size,
 		uint64_t c = first + k, seq = 0;
 		struct sb_ring_view v = { 0 };
 		void *p;
-		int rc;
+		int rc = claim_one(&s->pub, size, &p);
 
-		while ((rc = sb_ring_claim(&s->pub, size, &p)) == SB_EBACKPRESSURE)
-			payload_spin_hint();
 		if (sb_likely(rc == 0))
 			rc = recv_one(&s->sub, acc, &v, &seq);
 		if (sb_unlikely(rc < 0 || !trip_ok(&v, size, seq, c)))
