@@ -28,6 +28,9 @@
  * that share a 128-byte block still ping-pong. */
 #define SB_CACHE_LINE 128
 
+/* The unit the caches move (x86, arm64 servers): what a prefetch fetches. */
+#define SB_HW_LINE 64
+
 #define sb_likely(x)   __builtin_expect(!!(x), 1)
 #define sb_unlikely(x) __builtin_expect(!!(x), 0)
 

@@ -1261,6 +1261,23 @@ static void test_ring_wait_block_woken_by_commit(void **state)
 	fx_close(&fx);
 }
 
+/* The line an empty subscriber prefetches (sbi_wait_line_off) is the
+ * hardware line after the one holding the word it polls, wrapping with the
+ * ring: never outside the data region, whatever the word's offset. */
+static void test_ring_wait_line_is_next_line(void **state)
+{
+	(void)state;
+	for (uint64_t cap = 4096; cap <= 65536; cap *= 16) {
+		for (uint64_t off = 0; off < cap; off += 8) {
+			uint64_t line = sbi_wait_line_off(off, cap - 1);
+
+			assert_true(line < cap);
+			assert_int_equal(line % SB_HW_LINE, 0);
+			assert_int_equal(line, (off / SB_HW_LINE + 1) * SB_HW_LINE % cap);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1291,6 +1308,7 @@ int main(void)
 		ALL_LAYOUTS(test_ring_poll_delivers),
 		cmocka_unit_test(test_ring_wait_spin_and_yield),
 		BOTH_MODES(test_ring_wait_block_woken_by_commit),
+		cmocka_unit_test(test_ring_wait_line_is_next_line),
 	};
 
 	tu_capture_logs();
