@@ -432,12 +432,12 @@ static bool has_data(const struct sb_ring_sub *sub)
 /* While spinning on tail, keep the next record's first two lines coming
  * too (docs/ring.md section 3.2), so that the peek after the wait does not
  * fetch them one after the other once tail has moved. */
-static void prefetch_next_record(const struct sb_ring_sub *sub)
+static void prefetch_cursor_lines(const struct sb_ring_sub *sub)
 {
 	uint64_t off = sub->cursor & sub->mask;
 
 	__builtin_prefetch(sub->data + off, 0, 3);
-	sbi_prefetch_next_record(sub->data, off, sub->mask);
+	sbi_prefetch_wait_line(sub->data, off, sub->mask);
 }
 
 static void futex_sleep(struct sb_ring_sub *sub, uint64_t max_ns)
@@ -476,7 +476,7 @@ int sb_ring_wait(struct sb_ring_sub *sub, uint64_t timeout_ns)
 		if (has_data(sub))
 			return SB_OK;
 		++spins;
-		prefetch_next_record(sub);
+		prefetch_cursor_lines(sub);
 		if (sub->wait == SB_WAIT_YIELD) {
 			/* Adaptive: spins while the core is ours, yields at once
 			 * while another thread waits for it (sb_backoff.h). */

@@ -640,7 +640,7 @@ static inline uint64_t sbi_wait_line_off(uint64_t off, uint64_t mask)
 	return ((off | (SB_HW_LINE - 1)) + 1) & mask;
 }
 
-static inline void sbi_prefetch_next_record(const uint8_t *data, uint64_t off, uint64_t mask)
+static inline void sbi_prefetch_wait_line(const uint8_t *data, uint64_t off, uint64_t mask)
 {
 	__builtin_prefetch(data + sbi_wait_line_off(off, mask), 0, 3);
 }
@@ -723,7 +723,7 @@ static inline int sbi_sub_next(struct sb_ring_sub *sub, uint64_t pos, bool known
 		if (w == 0) {
 			if (sb_unlikely(sbi_sub_validates(sub, pos)) && sbi_overwritten(sub, pos))
 				return SB_ELAPPED; /* zeroed by a later lap */
-			sbi_prefetch_next_record(sub->data, off, sub->mask);
+			sbi_prefetch_wait_line(sub->data, off, sub->mask);
 			return SB_EEMPTY;
 		}
 		seq = sb_load_relaxed(&rh->seq); /* ordered by the ACQUIRE above */
@@ -844,7 +844,7 @@ static inline int sbi_peek_fast(struct sb_ring_sub *sub, struct sb_ring_view *v)
 
 		if (w == 0) {
 			sub->peek_n = 0;
-			sbi_prefetch_next_record(data, off, mask);
+			sbi_prefetch_wait_line(data, off, mask);
 			return SB_EEMPTY;
 		}
 		if (sb_likely(sb_rec_word_type(w) == SB_REC_DATA)) {
