@@ -101,6 +101,23 @@ static int add_fd(struct sbd *d, int fd, void *tag)
 	return SB_OK;
 }
 
+static void shutdown_signals(sigset_t *mask)
+{
+	sigemptyset(mask);
+	sigaddset(mask, SIGTERM);
+	sigaddset(mask, SIGINT);
+}
+
+int sbd_signals_block(void)
+{
+	sigset_t mask;
+
+	shutdown_signals(&mask);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) != 0)
+		return sbi_error(SB_EIO, "sigprocmask: %s", strerror(errno));
+	return SB_OK;
+}
+
 int sbd_loop_init(struct sbd *d)
 {
 	sigset_t mask;
@@ -111,11 +128,10 @@ int sbd_loop_init(struct sbd *d)
 	d->ev_signal = SBD_EV_SIGNAL;
 	d->ev_timer = SBD_EV_TIMER;
 	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) != 0)
-		return sbi_error(SB_EIO, "sigprocmask: %s", strerror(errno));
+	rc = sbd_signals_block(); /* again: idempotent, and loop_init stands alone in tests */
+	if (rc < 0)
+		return rc;
+	shutdown_signals(&mask);
 	d->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	d->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);

@@ -259,6 +259,12 @@ int main(int argc, char **argv)
 	rc = parse_args(argc, argv, &d.cfg);
 	if (rc != 0)
 		return rc > 0 ? 0 : 2;
+	rc = sbd_signals_block();
+	if (rc < 0) {
+		sbi_log(SB_LOG_ERR, "daemon", "msg=\"start-up failed\" code=%d detail=\"%s\"", rc, sb_last_error());
+		sbd_config_free(&d.cfg);
+		return 1;
+	}
 	urcu_memb_register_thread();
 	rc = resolve_dir(&d);
 	if (rc == SB_OK)
@@ -269,8 +275,8 @@ int main(int argc, char **argv)
 		rc = sbd_topics_from_config(&d);
 	if (rc == SB_OK)
 		rc = sbd_loop_init(&d);
-	/* After loop_init: SIGTERM/SIGINT are blocked for the signalfd before
-	 * EAL creates its threads (they inherit the mask). */
+	/* SIGTERM/SIGINT were blocked first thing, so EAL's threads inherit
+	 * the mask. */
 	if (rc == SB_OK)
 		rc = sbd_bridge_start(&d);
 	if (rc < 0) {

@@ -198,6 +198,12 @@ struct sbd {
 
 
 /* loop.c */
+/* Block SIGTERM and SIGINT in the calling thread; they are read from the
+ * loop's signalfd.  main calls it first, before any library (liburcu-cds's
+ * hash-table worker, DPDK's EAL) starts a thread: a thread inherits the
+ * mask, and one that unblocked SIGTERM would die of it instead of letting
+ * the loop shut down cleanly. */
+int sbd_signals_block(void);
 int sbd_loop_init(struct sbd *d);
 /* One duty cycle: wait up to timeout_ms for events and handle them.
  * Returns the number of events handled, or a negative code. */

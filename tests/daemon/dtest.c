@@ -172,6 +172,35 @@ void dt_daemon_stop(struct dt_daemon *d)
 	rm_rf(d->dir);
 }
 
+char dt_proc_state(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return '?';
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* the command name may hold spaces */
+	return p && p[1] == ' ' ? p[2] : '?';
+}
+
+void dt_daemon_freeze(const struct dt_daemon *d)
+{
+	uint64_t t0 = dt_now_ns();
+
+	assert_int_equal(kill(d->pid, SIGSTOP), 0);
+	while (dt_proc_state(d->pid) != 'T') {
+		if (dt_now_ns() - t0 > DT_BOUND_NS)
+			fail_msg("shmbusd did not stop");
+		dt_relax();
+	}
+}
+
 static int raw_call_fds(int fd, uint16_t type, const void *body, uint32_t len, struct sbp_msg *m,
 			int fds[SBP_MAX_FDS])
 {

@@ -47,6 +47,10 @@ void dt_daemon_spawn(struct dt_daemon *d, const char *config, const char *const 
 void dt_daemon_kill(struct dt_daemon *d);
 /* SIGTERM, wait, and assert it exited 0 (clean shutdown); remove dirs. */
 void dt_daemon_stop(struct dt_daemon *d);
+/* SIGSTOP the daemon and return once it is stopped ('T' in /proc). */
+void dt_daemon_freeze(const struct dt_daemon *d);
+/* The state letter of /proc/PID/stat ('?' when unreadable). */
+char dt_proc_state(pid_t pid);
 
 uint64_t dt_now_ns(void);
 /* Short pause between polls of some state (not a synchronisation). */

@@ -13,37 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The state letter of /proc/PID/stat ('T' once stopped). */
-static char proc_state(pid_t pid)
-{
-	char path[64], buf[512], *p;
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return '?';
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	p = strrchr(buf, ')'); /* the command name may hold spaces */
-	return p && p[1] == ' ' ? p[2] : '?';
-}
-
-/* SIGSTOP the daemon and return once it is stopped. */
-static void freeze(const struct dt_daemon *d)
-{
-	uint64_t t0 = dt_now_ns();
-
-	assert_int_equal(kill(d->pid, SIGSTOP), 0);
-	while (proc_state(d->pid) != 'T') {
-		if (dt_now_ns() - t0 > DT_BOUND_NS)
-			fail_msg("shmbusd did not stop");
-		dt_relax();
-	}
-}
-
 /* Handles the daemon holds for the client named name (CLIENTS). */
 static uint32_t handles_of(const struct dt_daemon *d, const char *name)
 {
@@ -95,7 +64,7 @@ static void test_timeout_stopped_daemon_keeps_the_lease(void **state)
 	assert_non_null(s);
 	assert_int_equal(handles_of(&d, "patient"), 1);
 
-	freeze(&d);
+	dt_daemon_freeze(&d);
 	p = sb_pub_open(c, "late", NULL);
 	assert_null(p);
 	assert_int_equal(errno, ETIMEDOUT);
@@ -128,7 +97,7 @@ static void test_timeout_connect_to_stopped_daemon(void **state)
 	(void)state;
 	dt_daemon_start(&d, NULL, NULL);
 	co.socket_path = d.sock;
-	freeze(&d);
+	dt_daemon_freeze(&d);
 	assert_null(sb_connect(&co));
 	assert_int_equal(errno, ETIMEDOUT);
 	assert_int_equal(kill(d.pid, SIGCONT), 0);
