@@ -63,6 +63,7 @@ struct bench_opts {
 	bool count_given;
 	uint64_t warmup;
 	unsigned rounds;
+	bool rounds_given;
 	unsigned retries;      /* compare: re-runs of a disturbed pair */
 	uint64_t ring_size;
 	unsigned subs;

@@ -49,6 +49,10 @@ int iceoryx_run(const struct bench_opts *o, const struct run_spec *spec, struct 
  * *msgs_per_s at the subscriber.  shmbus (single-record API; prints its
  * throughput table row) and iceoryx.  Return 0 or -1. */
 int throughput_single(const struct bench_opts *o, uint32_t size, uint64_t count, double *msgs_per_s);
+/* The physical limit of one-way throughput (stream_limit.c): a raw stream
+ * of count records of size payload bytes between o->cores[0] and [1], no
+ * ring protocol; res gets the reader's rate.  Returns 0 or -1. */
+int stream_limit_run(const struct bench_opts *o, uint32_t size, uint64_t count, struct bench_result *res);
 int iceoryx_stream(const struct bench_opts *o, uint32_t size, uint64_t count, double *msgs_per_s);
 
 int scenario_baseline(const struct bench_opts *o);

@@ -52,7 +52,6 @@
 #include "scenario.h"
 
 #define PAGE 4096u
-#define HUGE_PAGE (2u << 20)
 
 struct base_ctl {
 	alignas(SB_CACHE_LINE) _Atomic uint64_t ping; /* split: line X, written by ping */
@@ -196,22 +195,6 @@ static int base_pong(struct worker *w, void *arg)
 	return 0;
 }
 
-/* A shared region of bytes: hugepages if the pool has them, else normal
- * pages.  Returns NULL on failure; *len gets the mapped length. */
-static uint8_t *region_alloc(size_t bytes, size_t *len)
-{
-	size_t huge = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
-	void *p = mmap(NULL, huge, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE, -1, 0);
-
-	if (p != MAP_FAILED) {
-		*len = huge;
-		return p;
-	}
-	*len = bytes;
-	return shared_alloc(bytes);
-}
-
 static void chan_init(struct chan *ch, const struct bench_opts *o, uint8_t *base, size_t region, uint32_t size,
 		      _Atomic uint64_t *split_flag)
 {
@@ -245,8 +228,8 @@ struct limit_pair *limit_pair_new(const struct bench_opts *o, uint32_t size)
 		return NULL;
 	dir_bytes = (dir_bytes + PAGE - 1) / PAGE * PAGE;
 	lp->ctl = shared_alloc(PAGE);
-	lp->ab_base = region_alloc(dir_bytes, &lp->len_ab);
-	lp->ba_base = region_alloc(dir_bytes, &lp->len_ba);
+	lp->ab_base = shared_alloc_huge(dir_bytes, &lp->len_ab);
+	lp->ba_base = shared_alloc_huge(dir_bytes, &lp->len_ba);
 	if (!lp->ctl || !lp->ab_base || !lp->ba_base) {
 		fprintf(stderr, "shmbus-bench: cannot map %zu bytes of shared memory: %s\n", 2 * dir_bytes,
 			strerror(errno));

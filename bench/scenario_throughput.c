@@ -17,8 +17,17 @@
  * The publisher core is --cores' first; subscriber i runs on the
  * (1 + i mod (ncores-1))-th, so with two cores every subscriber shares the
  * second core and the rates show what time-sharing a busy-spin core costs.
+ *
+ * With one subscriber every size runs --rounds rounds (default 3) of three
+ * runs: the physical limit (stream_limit.c: a raw stream of the same records
+ * between the same cores), the single-record API and the batch API, in an
+ * order reversed every other round.  The summary gives each kind's median
+ * rate and its median per-round ratio to the limit (a ratio from one round
+ * compares runs minutes apart at most, so a placement change of the vCPUs
+ * moves both sides), and issue 2's targets.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
@@ -30,6 +39,8 @@
 
 #define TP_DEFAULT_COUNT UINT64_C(20000000)
 #define TP_MAX_SUBS      64
+#define TP_DEFAULT_ROUNDS 3
+#define TP_MAX_ROUNDS    1000
 
 struct tp_sub_out {
 	alignas(SB_CACHE_LINE) uint64_t t_begin;
@@ -50,6 +61,7 @@ struct tp_run {
 	uint64_t warmup;
 	uint64_t count;
 	unsigned batch;     /* 0: single-record API */
+	bool stream;        /* subscribers wait with SB_WAIT_STREAM (else spin on peek) */
 	enum sb_ring_pub_mode mode;
 	struct tp_shared *out;
 };
@@ -164,7 +176,10 @@ static int drain(struct worker *w, const struct tp_run *r, struct sb_ring_sub *s
 			m = sb_ring_peek_batch(sub, v, want);
 		}
 		if (m == SB_EEMPTY) {
-			payload_spin_hint();
+			if (r->stream)
+				(void)sb_ring_wait(sub, 0); /* no deadline: returns with data */
+			else
+				payload_spin_hint();
 			continue;
 		}
 		if (sb_unlikely(m < 0))
@@ -198,7 +213,8 @@ static int tp_sub(struct worker *w, void *arg)
 
 	rc = sb_seg_open_path(r->seg.path, SB_SEG_SUBSCRIBER, &seg);
 	if (rc == 0)
-		rc = sb_ring_sub_attach(&sub, &seg, SB_SUB_TETHERED, SB_START_LATEST, SB_WAIT_SPIN);
+		rc = sb_ring_sub_attach(&sub, &seg, SB_SUB_TETHERED, SB_START_LATEST,
+					r->stream ? SB_WAIT_STREAM : SB_WAIT_SPIN);
 	if (rc < 0)
 		return worker_fail(w, "set-up: %s: %s", sb_strerror(rc), sb_last_error());
 	worker_barrier(w, 0);
@@ -227,22 +243,38 @@ static double rate(uint64_t n, uint64_t ticks)
 	return ticks ? (double)n / (clock_ticks_to_ns(ticks) * 1e-9) : 0.0;
 }
 
-static int tp_run_once(const struct bench_opts *o, uint32_t size, unsigned batch, uint64_t count,
-		       double *rate_out)
+/* One row of the table; pub_rate < 0 and bp NULL: not applicable. */
+static void tp_row(FILE *out, const struct bench_result *res, double pub_rate, const uint64_t *bp)
+{
+	char pub[24] = "-", bps[24] = "-";
+
+	if (pub_rate >= 0)
+		snprintf(pub, sizeof(pub), "%.2f M", pub_rate / 1e6);
+	if (bp)
+		snprintf(bps, sizeof(bps), "%llu", (unsigned long long)*bp);
+	fprintf(out, "%-24s %6u %10llu %11.2f M %9.3f %13s %12s\n", res->scenario, res->size,
+		(unsigned long long)res->count, res->msgs_per_s / 1e6, res->bytes_per_s / 1e9, pub, bps);
+}
+
+/* One run of the ring (batch 0: single-record API): prints its row(s) and
+ * fills res with the slowest subscriber's rate. */
+static int tp_run_once(const struct bench_opts *o, uint32_t size, unsigned batch, bool stream, uint64_t count,
+		       struct bench_result *res)
 {
 	FILE *out = bench_out(o);
 	struct tp_sub_arg args[TP_MAX_SUBS];
-	struct bench_result res;
 	struct harness h;
 	struct tp_run r;
-	double slowest = 0, pub_rate;
+	double slowest = 0;
 	int rc = -1;
 
 	memset(&r, 0, sizeof(r));
+	memset(res, 0, sizeof(*res));
 	r.size = size;
 	r.warmup = o->warmup;
 	r.count = count;
 	r.batch = batch;
+	r.stream = stream;
 	r.mode = o->shared_pub ? SB_PUB_SHARED : SB_PUB_EXCLUSIVE;
 	r.out = shared_alloc(sizeof(*r.out));
 	if (!r.out) {
@@ -268,30 +300,24 @@ static int tp_run_once(const struct bench_opts *o, uint32_t size, unsigned batch
 		rc = harness_spawn(&h, "throughput-pub", o->cores[0], tp_pub, &r);
 	if (rc == 0)
 		rc = harness_wait(&h, bench_timeout(o, (count + o->warmup) * o->subs, 2000.0 + size));
-	memset(&res, 0, sizeof(res));
-	res.dist = harness_disturbance(&h);
+	res->dist = harness_disturbance(&h);
 	harness_fini(&h);
 	if (rc < 0)
 		goto out;
 
-	snprintf(res.scenario, sizeof(res.scenario), "throughput-%s%s", batch ? "batch" : "single",
-		 o->subs > 1 ? "-fanout" : "");
-	res.size = size;
-	res.count = count;
+	snprintf(res->scenario, sizeof(res->scenario), "throughput-%s%s%s", batch ? "batch" : "single",
+		 stream ? "-stream" : "", o->subs > 1 ? "-fanout" : "");
+	res->size = size;
+	res->count = count;
 	for (unsigned i = 0; i < o->subs; i++) {
 		double v = rate(count, r.out->sub[i].t_end - r.out->sub[i].t_begin);
 
 		if (i == 0 || v < slowest)
 			slowest = v;
 	}
-	pub_rate = rate(count, r.out->pub_t_end - r.out->pub_t_begin);
-	res.msgs_per_s = slowest;
-	res.bytes_per_s = slowest * size;
-	if (rate_out)
-		*rate_out = slowest;
-	fprintf(out, "%-24s %6u %10llu %11.2f M %9.3f %11.2f M %12llu\n", res.scenario, size,
-		(unsigned long long)count, slowest / 1e6, res.bytes_per_s / 1e9, pub_rate / 1e6,
-		(unsigned long long)r.out->backpressure);
+	res->msgs_per_s = slowest;
+	res->bytes_per_s = slowest * size;
+	tp_row(out, res, rate(count, r.out->pub_t_end - r.out->pub_t_begin), &r.out->backpressure);
 	if (o->subs > 1) {
 		for (unsigned i = 0; i < o->subs; i++) {
 			double v = rate(count, r.out->sub[i].t_end - r.out->sub[i].t_begin);
@@ -300,8 +326,7 @@ static int tp_run_once(const struct bench_opts *o, uint32_t size, unsigned batch
 				o->cores[1 + i % (o->ncores - 1)], "", v / 1e6, v * size / 1e9);
 		}
 	}
-	report_disturbance(o, &res);
-	rc = report_machine(o, &res);
+	report_disturbance(o, res);
 out:
 	bench_seg_remove(&r.seg);
 	shared_free(r.out, sizeof(*r.out));
@@ -310,13 +335,153 @@ out:
 
 int throughput_single(const struct bench_opts *o, uint32_t size, uint64_t count, double *msgs_per_s)
 {
-	return tp_run_once(o, size, 0, count, msgs_per_s);
+	struct bench_result res;
+	int rc = tp_run_once(o, size, 0, false, count, &res);
+
+	if (rc < 0)
+		return rc;
+	if (msgs_per_s)
+		*msgs_per_s = res.msgs_per_s;
+	return report_machine(o, &res);
+}
+
+/* ------------------------------------------------- rounds and verdicts */
+
+enum { TP_LIMIT, TP_SINGLE, TP_BATCH, TP_SINGLE_STREAM, TP_BATCH_STREAM, TP_KINDS };
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double median(const double *v, unsigned n)
+{
+	double s[TP_MAX_ROUNDS];
+
+	memcpy(s, v, n * sizeof(*v));
+	qsort(s, n, sizeof(*s), cmp_double);
+	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+/* Issue 2's throughput targets at this size, in msgs/s (64 B) or payload
+ * bytes/s (1 KiB); 0: none. */
+static void tp_targets(uint32_t size, double *single, double *batch, double *bytes)
+{
+	*single = size == 64 ? 80e6 : 0;
+	*batch = size == 64 ? 150e6 : 0;
+	*bytes = size == 1024 ? 12e9 : 0;
+}
+
+static void tp_verdict(FILE *out, const char *what, double got, double want, const char *unit, double scale)
+{
+	if (want > 0)
+		fprintf(out, "  issue 2: %s >= %.0f %s: %s (%.2f %s)\n", what, want / scale, unit,
+			got >= want ? "met" : "not met", got / scale, unit);
+}
+
+/* One size: rounds of the limit, single and batch (the order reversed
+ * every other round, so neither kind always runs first), the medians, the
+ * per-round ratios to the limit, the targets, and JSON/CSV. */
+static int tp_size(const struct bench_opts *o, uint32_t size, uint64_t count, unsigned rounds)
+{
+	static const char *const names[TP_KINDS] = { "limit", "single", "batch", "single-stream",
+						      "batch-stream" };
+	FILE *out = bench_out(o);
+	bool with_limit = o->subs == 1;
+	double v[TP_KINDS][TP_MAX_ROUNDS], ratio[TP_KINDS][TP_MAX_ROUNDS];
+	struct bench_result last[TP_KINDS];
+	double med[TP_KINDS], mratio[TP_KINDS], t_single, t_batch, t_bytes;
+
+	for (unsigned i = 0; i < rounds; i++) {
+		for (unsigned j = 0; j < TP_KINDS; j++) {
+			unsigned k = i % 2 ? TP_KINDS - 1 - j : j;
+			int rc;
+
+			if (k == TP_LIMIT && !with_limit)
+				continue;
+			if (k == TP_LIMIT) {
+				rc = stream_limit_run(o, size, count, &last[k]);
+				if (rc == 0) {
+					tp_row(out, &last[k], -1, NULL);
+					report_disturbance(o, &last[k]);
+				}
+			} else {
+				bool batched = k == TP_BATCH || k == TP_BATCH_STREAM;
+
+				rc = tp_run_once(o, size, batched ? o->batch : 0, k >= TP_SINGLE_STREAM, count,
+						 &last[k]);
+			}
+			if (rc < 0)
+				return -1;
+			v[k][i] = last[k].msgs_per_s;
+		}
+		if (with_limit)
+			for (unsigned k = 0; k < TP_KINDS; k++)
+				ratio[k][i] = v[TP_LIMIT][i] > 0 ? v[k][i] / v[TP_LIMIT][i] : 0;
+	}
+	for (unsigned k = 0; k < TP_KINDS; k++) {
+		if (k == TP_LIMIT && !with_limit)
+			continue;
+		med[k] = median(v[k], rounds);
+		mratio[k] = with_limit ? median(ratio[k], rounds) : 0;
+	}
+	fprintf(out, "at %u B, median of %u round%s: %-14s %9s %8s %10s   per round\n", size, rounds,
+		rounds == 1 ? "" : "s", "kind", "M msgs/s", "GB/s", with_limit ? "/ limit" : "");
+	for (unsigned k = 0; k < TP_KINDS; k++) {
+		if (k == TP_LIMIT && !with_limit)
+			continue;
+		fprintf(out, "  %-14s %9.2f %8.3f", names[k], med[k] / 1e6, med[k] * size / 1e9);
+		if (k != TP_LIMIT && with_limit)
+			fprintf(out, " %9.2fx  ", mratio[k]);
+		else
+			fprintf(out, " %10s  ", "");
+		for (unsigned i = 0; i < rounds; i++) {
+			if (k == TP_LIMIT)
+				fprintf(out, " %.1f M", v[k][i] / 1e6);
+			else if (with_limit)
+				fprintf(out, " %.2fx", ratio[k][i]);
+			else
+				fprintf(out, " %.1f M", v[k][i] / 1e6);
+		}
+		fputc('\n', out);
+	}
+	tp_targets(size, &t_single, &t_batch, &t_bytes);
+	if (o->subs == 1) {
+		tp_verdict(out, "single-record, spin", med[TP_SINGLE], t_single, "M msgs/s", 1e6);
+		tp_verdict(out, "single-record, stream wait", med[TP_SINGLE_STREAM], t_single, "M msgs/s", 1e6);
+		tp_verdict(out, "batch, spin", med[TP_BATCH], t_batch, "M msgs/s", 1e6);
+		tp_verdict(out, "batch, stream wait", med[TP_BATCH_STREAM], t_batch, "M msgs/s", 1e6);
+		tp_verdict(out, "batch, spin", med[TP_BATCH] * size, t_bytes, "GB/s", 1e9);
+		tp_verdict(out, "batch, stream wait", med[TP_BATCH_STREAM] * size, t_bytes, "GB/s", 1e9);
+	}
+	for (unsigned k = 0; k < TP_KINDS; k++) {
+		struct bench_result res;
+		char extra[96];
+
+		if (k == TP_LIMIT && !with_limit)
+			continue;
+		res = last[k];
+		res.msgs_per_s = med[k];
+		res.bytes_per_s = med[k] * size;
+		if (with_limit && k != TP_LIMIT)
+			snprintf(extra, sizeof(extra), ",\"rounds\":%u,\"ratio_limit\":%.3f", rounds, mratio[k]);
+		else
+			snprintf(extra, sizeof(extra), ",\"rounds\":%u", rounds);
+		if (o->json)
+			report_json(&res, extra);
+		if (report_csv(o, &res) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 int scenario_throughput(const struct bench_opts *o)
 {
 	FILE *out = bench_out(o);
 	uint64_t count = o->count_given ? o->count : TP_DEFAULT_COUNT;
+	unsigned rounds = o->rounds_given ? o->rounds : TP_DEFAULT_ROUNDS;
 
 	if (o->ncores < 2) {
 		fprintf(stderr, "shmbus-bench: throughput needs at least two cores (--cores PUB,SUB[,SUB...])\n");
@@ -336,15 +501,16 @@ int scenario_throughput(const struct bench_opts *o)
 		     "batch API: %u records per claim/peek\n",
 		o->subs, o->subs > 1 ? "s" : "", (unsigned long long)(o->ring_size >> 10),
 		o->shared_pub ? "shared" : "exclusive", o->batch);
-	fprintf(out, "(msgs/s and GB/s of payload at the slowest subscriber; pub msgs/s at the publisher)\n");
+	fprintf(out, "(msgs/s and GB/s of payload at the slowest subscriber; pub msgs/s at the publisher; "
+		     "-stream: the subscribers wait with SB_WAIT_STREAM, else they spin on peek)\n");
+	if (o->subs == 1)
+		fprintf(out, "(limit: a raw stream of the same records between the same cores, no ring protocol; "
+			     "%u rounds, ratios to the limit per round)\n", rounds);
 	fprintf(out, "%-24s %6s %10s %13s %9s %13s %12s\n", "scenario", "size", "count", "msgs/s", "GB/s",
 		"pub msgs/s", "backpressure");
-	for (unsigned i = 0; i < o->nsizes; i++) {
-		if (tp_run_once(o, o->sizes[i], 0, count, NULL) < 0)
+	for (unsigned i = 0; i < o->nsizes; i++)
+		if (tp_size(o, o->sizes[i], count, rounds) < 0)
 			return -1;
-		if (tp_run_once(o, o->sizes[i], o->batch, count, NULL) < 0)
-			return -1;
-	}
 	report_syscalls(o);
 	return 0;
 }

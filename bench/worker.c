@@ -49,6 +49,20 @@ void *shared_alloc(size_t bytes)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+void *shared_alloc_huge(size_t bytes, size_t *len)
+{
+	size_t huge = (bytes + WORKER_HUGE_PAGE - 1) / WORKER_HUGE_PAGE * WORKER_HUGE_PAGE;
+	void *p = mmap(NULL, huge, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE, -1, 0);
+
+	if (p != MAP_FAILED) {
+		*len = huge;
+		return p;
+	}
+	*len = bytes;
+	return shared_alloc(bytes);
+}
+
 void shared_free(void *p, size_t bytes)
 {
 	if (p)

@@ -90,6 +90,10 @@ struct harness {
 
 /* Anonymous MAP_SHARED memory, pre-faulted; NULL on failure (errno set). */
 void *shared_alloc(size_t bytes);
+/* The same on 2 MiB hugepages when the pool has them (bytes rounded up),
+ * else on normal pages; *len gets the mapped length, for shared_free. */
+#define WORKER_HUGE_PAGE (2u << 20)
+void *shared_alloc_huge(size_t bytes, size_t *len);
 void shared_free(void *p, size_t bytes);
 
 /* Prepare for nprocs children.  Blocks SIGCHLD/SIGINT/SIGTERM in the caller

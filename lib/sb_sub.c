@@ -23,7 +23,7 @@ sb_sub_t *sb_sub_open(sb_client_t *client, const char *topic, const struct sb_su
 
 	if ((o.mode != SB_TETHERED && o.mode != SB_UNTETHERED) ||
 	    (o.start != SB_FROM_LATEST && o.start != SB_FROM_OLDEST) ||
-	    (o.wait != SB_SPIN && o.wait != SB_SPIN_YIELD && o.wait != SB_BLOCKING)) {
+	    (o.wait != SB_SPIN && o.wait != SB_SPIN_YIELD && o.wait != SB_BLOCKING && o.wait != SB_SPIN_STREAM)) {
 		sbi_error(SB_EINVAL, "subscriber options out of range");
 		errno = EINVAL;
 		return NULL;
@@ -48,8 +48,10 @@ sb_sub_t *sb_sub_open(sb_client_t *client, const char *topic, const struct sb_su
 		rc = sb_ring_sub_attach(&s->ring, &s->seg,
 					o.mode == SB_UNTETHERED ? SB_SUB_UNTETHERED : SB_SUB_TETHERED,
 					o.start == SB_FROM_OLDEST ? SB_START_OLDEST : SB_START_LATEST,
-					o.wait == SB_BLOCKING ? SB_WAIT_BLOCK
-					: o.wait == SB_SPIN_YIELD ? SB_WAIT_YIELD : SB_WAIT_SPIN);
+					o.wait == SB_BLOCKING     ? SB_WAIT_BLOCK
+					: o.wait == SB_SPIN_YIELD ? SB_WAIT_YIELD
+					: o.wait == SB_SPIN_STREAM ? SB_WAIT_STREAM
+								   : SB_WAIT_SPIN);
 		if (rc < 0)
 			sb_seg_close(&s->seg);
 	}

@@ -266,7 +266,7 @@ int sb_ring_sub_attach(struct sb_ring_sub *sub, const struct sb_seg *seg, enum s
 	uint32_t i;
 
 	if (!sub || !seg || !seg->base || kind > SB_SUB_UNTETHERED || start > SB_START_OLDEST ||
-	    wait > SB_WAIT_BLOCK)
+	    wait > SB_WAIT_STREAM)
 		return sbi_error(SB_EINVAL, "subscriber attach: bad arguments");
 	memset(sub, 0, sizeof(*sub));
 	subs = seg->subs;
@@ -472,6 +472,18 @@ int sb_ring_wait(struct sb_ring_sub *sub, uint64_t timeout_ns)
 		return SB_OK;
 	if (timeout_ns)
 		deadline = sb_mono_ns() + timeout_ns;
+	if (sub->wait == SB_WAIT_STREAM) {
+		/* Nothing of the cursor's lines is fetched: they are the lines
+		 * the publisher is filling (SB_STREAM_SLIP_PAUSES). */
+		for (;;) {
+			for (unsigned q = 0; q < SB_STREAM_SLIP_PAUSES; q++)
+				sb_cpu_relax();
+			if (has_data(sub))
+				return SB_OK;
+			if (deadline && (++spins & 15) == 0 && sb_mono_ns() >= deadline)
+				return SB_ETIMEDOUT;
+		}
+	}
 	for (;;) {
 		if (has_data(sub))
 			return SB_OK;

@@ -72,7 +72,21 @@ enum sb_ring_wait_strategy {
 	SB_WAIT_SPIN = 0,  /* busy-poll (pinned, isolated cores) */
 	SB_WAIT_YIELD = 1, /* spin a while, then sched_yield() */
 	SB_WAIT_BLOCK = 2, /* spin a while, then sleep on the futex doorbell */
+	SB_WAIT_STREAM = 3, /* busy-poll at a distance: SB_STREAM_SLIP_PAUSES spin hints between looks */
 };
+
+/*
+ * SB_WAIT_STREAM, for subscribers that want throughput more than the
+ * first record's latency: a subscriber that has caught up looks at tail
+ * only every SB_STREAM_SLIP_PAUSES spin hints (about 1 us on the machines
+ * measured, docs/benchmarks.md 4.0.7) and fetches nothing of the record it
+ * waits for.  A busy-spinning reader keeps taking the line the publisher is
+ * filling, and every store of the publisher then waits for the line to come
+ * back: on a 2-vCPU VM whose cores are far apart, single-record streams ran
+ * at a fraction of what the same cores stream otherwise.  The price is up
+ * to one slip of latency on the record that ends an idle spell.
+ */
+#define SB_STREAM_SLIP_PAUSES 64u
 
 /* One record as seen by a subscriber.  data points into the ring. */
 struct sb_ring_view {

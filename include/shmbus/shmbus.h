@@ -173,6 +173,10 @@ enum sb_wait {
 	SB_SPIN = 0,       /* busy-poll: pinned, isolated cores */
 	SB_SPIN_YIELD = 1, /* spin, then sched_yield(); yields at once while the core is shared */
 	SB_BLOCKING = 2,   /* spin, then sleep on a futex until a commit */
+	SB_SPIN_STREAM = 3, /* busy-poll for throughput: once caught up, look again only
+			     * about every microsecond, so the publisher fills its cache
+			     * lines undisturbed; up to that much latency after an idle
+			     * spell (docs/api.md) */
 };
 
 struct sb_sub_opts {

@@ -81,6 +81,17 @@ if [[ "$SANITIZED" != sanitized ]]; then
         fail "a system call inside the measured loop did not fail the run"
     fi
 fi
+# Throughput: the limit (a raw stream), the ring with both APIs and both
+# subscriber waits, one JSON object per kind with its ratio to the limit.
+run throughput throughput --cores "$CORES" --size 64 --count 20000 --warmup 1000 --rounds 2 --json
+expect throughput '"scenario":"throughput-limit","size":64.*"rounds":2'
+for kind in single batch single-stream batch-stream; do
+    expect throughput "\"scenario\":\"throughput-$kind\",\"size\":64.*\"ratio_limit\":[0-9.]+"
+done
+expect throughput '^  single-stream +[0-9.]+ +[0-9.]+ +[0-9.]+x'
+if [[ "$SANITIZED" != sanitized ]]; then
+    expect throughput 'syscalls in measured loop: 0 \(seccomp-enforced\)'
+fi
 run interleave interleave "${SMALL[@]}" --runs 2
 expect interleave '^median of 2 runs at 64 B: pingpong / baseline p50 [0-9.]+x'
 run ahead interleave "${SMALL[@]}" --claim-ahead

@@ -41,10 +41,10 @@ static void on_msg(void *ctx, const struct sb_msg *m)
 	rx->next++;
 }
 
-static int run_sub(const char *sock, int ready_fd)
+static int run_sub(const char *sock, int ready_fd, enum sb_wait wait)
 {
 	struct sb_client_opts co = { .socket_path = sock, .name = "sub" };
-	struct sb_sub_opts so = { SB_TETHERED, SB_FROM_LATEST, SB_SPIN_YIELD };
+	struct sb_sub_opts so = { SB_TETHERED, SB_FROM_LATEST, wait };
 	struct rx rx = { 0, 0 };
 	uint64_t t0 = dt_now_ns();
 	sb_client_t *c = sb_connect(&co);
@@ -105,19 +105,18 @@ static int run_pub(const char *sock)
 	return st.published == records ? 0 : 23;
 }
 
-static void test_pubsub_records_arrive_intact_across_processes(void **state)
+static void records_arrive_intact(enum sb_wait wait)
 {
 	struct dt_daemon d;
 	int ready[2];
 	pid_t sub, pub;
 
-	(void)state;
 	dt_daemon_start(&d, config, NULL);
 	assert_int_equal(pipe(ready), 0);
 	sub = fork();
 	assert_true(sub >= 0);
 	if (sub == 0)
-		_exit(run_sub(d.sock, ready[1]));
+		_exit(run_sub(d.sock, ready[1], wait));
 	assert_true(dt_wait_signal(ready[0]));
 	pub = fork();
 	assert_true(pub >= 0);
@@ -132,6 +131,21 @@ static void test_pubsub_records_arrive_intact_across_processes(void **state)
 	close(ready[0]);
 	close(ready[1]);
 	dt_daemon_stop(&d);
+}
+
+static void test_pubsub_records_arrive_intact_across_processes(void **state)
+{
+	(void)state;
+	records_arrive_intact(SB_SPIN_YIELD);
+}
+
+/* The same stream to a subscriber that waits with SB_SPIN_STREAM (looks
+ * at the ring only every slip once caught up): nothing lost, nothing late
+ * past its bound. */
+static void test_pubsub_stream_wait_receives_every_record(void **state)
+{
+	(void)state;
+	records_arrive_intact(SB_SPIN_STREAM);
 }
 
 static void test_pubsub_open_errors_are_named(void **state)
@@ -156,6 +170,15 @@ static void test_pubsub_open_errors_are_named(void **state)
 	assert_null(sb_pub_open(c, "../etc/passwd", NULL));
 	assert_int_equal(errno, EINVAL);
 	assert_non_null(strstr(sb_last_error(), "topic name"));
+
+	{
+		struct sb_sub_opts bad = { SB_TETHERED, SB_FROM_LATEST, (enum sb_wait)4 };
+
+		errno = 0;
+		assert_null(sb_sub_open(c, "pubsub", &bad));
+		assert_int_equal(errno, EINVAL);
+		assert_non_null(strstr(sb_last_error(), "subscriber options out of range"));
+	}
 
 	p1 = sb_pub_open(c, "pubsub", &ex);
 	assert_non_null(p1);
@@ -262,6 +285,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pubsub_records_arrive_intact_across_processes),
+		cmocka_unit_test(test_pubsub_stream_wait_receives_every_record),
 		cmocka_unit_test(test_pubsub_open_errors_are_named),
 		cmocka_unit_test(test_pubsub_topic_delete),
 		cmocka_unit_test(test_pubsub_numa_binding_and_thread_helpers),

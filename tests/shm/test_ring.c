@@ -1178,14 +1178,15 @@ static void test_ring_poll_delivers(void **state)
 	fx_close(&fx);
 }
 
-static void test_ring_wait_spin_and_yield(void **state)
+static void test_ring_wait_strategies_time_out_and_return(void **state)
 {
 	struct ring_fx fx;
 	struct sb_ring_pub pub;
-	struct sb_ring_sub spin, yield, block;
+	struct sb_ring_sub spin, yield, block, stream;
 
 	(void)state;
 	fx_open(&fx, NULL, 4096, 1024);
+	tu_assert_rc(sb_ring_sub_attach(&stream, &fx.rd, SB_SUB_TETHERED, SB_START_LATEST, SB_WAIT_STREAM), SB_OK);
 	tu_assert_rc(sb_ring_sub_attach(&spin, &fx.rd, SB_SUB_TETHERED, SB_START_LATEST, SB_WAIT_SPIN), SB_OK);
 	tu_assert_rc(sb_ring_sub_attach(&yield, &fx.rd, SB_SUB_UNTETHERED, SB_START_LATEST, SB_WAIT_YIELD), SB_OK);
 	tu_assert_rc(sb_ring_sub_attach(&block, &fx.rd, SB_SUB_TETHERED, SB_START_LATEST, SB_WAIT_BLOCK), SB_OK);
@@ -1193,8 +1194,13 @@ static void test_ring_wait_spin_and_yield(void **state)
 	tu_assert_rc(sb_ring_wait(&spin, 1000000), SB_ETIMEDOUT);
 	tu_assert_rc(sb_ring_wait(&yield, 1000000), SB_ETIMEDOUT);
 	tu_assert_rc(sb_ring_wait(&block, 2000000), SB_ETIMEDOUT);
+	tu_assert_rc(sb_ring_wait(&stream, 1000000), SB_ETIMEDOUT);
 	assert_int_equal(atomic_load(&fx.seg.subs->sleepers), 0);
 	send_rec(&pub, 1, seed_of(0));
+	tu_assert_rc(sb_ring_wait(&stream, 1000000), SB_OK);
+	tu_assert_rc(sb_ring_wait(&stream, 0), SB_OK);
+	expect_rec(&stream, 1, 0, 0);
+	tu_assert_rc(sb_ring_wait(&stream, 1000), SB_ETIMEDOUT);
 	tu_assert_rc(sb_ring_wait(&spin, 1000000), SB_OK);
 	tu_assert_rc(sb_ring_wait(&yield, 0), SB_OK);
 	tu_assert_rc(sb_ring_wait(&block, 0), SB_OK);
@@ -1206,6 +1212,7 @@ static void test_ring_wait_spin_and_yield(void **state)
 	sb_ring_sub_detach(&spin);
 	sb_ring_sub_detach(&yield);
 	sb_ring_sub_detach(&block);
+	sb_ring_sub_detach(&stream);
 	fx_close(&fx);
 }
 
@@ -1261,6 +1268,41 @@ static void test_ring_wait_block_woken_by_commit(void **state)
 	fx_close(&fx);
 }
 
+/* A stream waiter (SB_WAIT_STREAM) without a deadline returns once a
+ * commit lands, whether it started waiting before or after it, and never
+ * sleeps on the doorbell.  The waiter announces itself before it waits; the
+ * record goes out only then, so most rounds find it inside its slips. */
+static void test_ring_wait_stream_returns_on_commit(void **state)
+{
+	struct ring_fx fx;
+	struct sb_ring_pub pub;
+	struct sb_ring_sub sub;
+	struct waiter w = { .sub = &sub };
+	pthread_t t;
+
+	fx_open(&fx, state, 4096, 1024);
+	tu_assert_rc(sb_ring_sub_attach(&sub, &fx.rd, SB_SUB_TETHERED, SB_START_LATEST, SB_WAIT_STREAM), SB_OK);
+	assert_int_equal(atomic_load(&fx.seg.subs->blocking), 0);
+	fx_pub(&fx, &pub);
+	for (int round = 0; round < 20; round++) {
+		atomic_store(&w.started, 0);
+		atomic_store(&w.done, 0);
+		atomic_store(&w.rc, 1);
+		assert_int_equal(pthread_create(&t, NULL, wait_thread, &w), 0);
+		while (atomic_load(&w.started) == 0)
+			sched_yield();
+		send_rec(&pub, 64, seed_of((uint64_t)round));
+		assert_int_equal(pthread_join(t, NULL), 0);
+		assert_int_equal(atomic_load(&w.done), 1);
+		tu_assert_rc(atomic_load(&w.rc), SB_OK);
+		expect_rec(&sub, 64, (uint64_t)round, 0);
+	}
+	assert_int_equal(atomic_load(&fx.seg.subs->sleepers), 0);
+	sb_ring_pub_detach(&pub);
+	sb_ring_sub_detach(&sub);
+	fx_close(&fx);
+}
+
 /* The line an empty subscriber prefetches (sbi_wait_line_off) is the
  * hardware line after the one holding the word it polls, wrapping with the
  * ring: never outside the data region, whatever the word's offset. */
@@ -1306,8 +1348,9 @@ int main(void)
 		cmocka_unit_test(test_ring_shared_publishers_commit_in_claim_order),
 		BOTH_MODES(test_ring_counters),
 		ALL_LAYOUTS(test_ring_poll_delivers),
-		cmocka_unit_test(test_ring_wait_spin_and_yield),
+		cmocka_unit_test(test_ring_wait_strategies_time_out_and_return),
 		BOTH_MODES(test_ring_wait_block_woken_by_commit),
+		BOTH_MODES(test_ring_wait_stream_returns_on_commit),
 		cmocka_unit_test(test_ring_wait_line_is_next_line),
 	};
 
