@@ -79,8 +79,9 @@ enum sb_ring_wait_strategy {
  * SB_WAIT_STREAM, for subscribers that want throughput more than the
  * first record's latency: a subscriber that has caught up looks at tail
  * only every SB_STREAM_SLIP_PAUSES spin hints (about 1 us on the machines
- * measured, docs/benchmarks.md 4.0.7) and fetches nothing of the record it
- * waits for.  A busy-spinning reader keeps taking the line the publisher is
+ * measured, docs/benchmarks.md 4.0.7), and neither sb_ring_wait nor an empty
+ * peek prefetches the lines of the record it waits for (sbi_prefetch_wait_line
+ * is for latency: it fetches the line the publisher is about to fill).  A busy-spinning reader keeps taking the line the publisher is
  * filling, and every store of the publisher then waits for the line to come
  * back: on a 2-vCPU VM whose cores are far apart, single-record streams ran
  * at a fraction of what the same cores stream otherwise.  The price is up
@@ -737,7 +738,8 @@ static inline int sbi_sub_next(struct sb_ring_sub *sub, uint64_t pos, bool known
 		if (w == 0) {
 			if (sb_unlikely(sbi_sub_validates(sub, pos)) && sbi_overwritten(sub, pos))
 				return SB_ELAPPED; /* zeroed by a later lap */
-			sbi_prefetch_wait_line(sub->data, off, sub->mask);
+			if (sub->wait != SB_WAIT_STREAM) /* see SB_STREAM_SLIP_PAUSES */
+				sbi_prefetch_wait_line(sub->data, off, sub->mask);
 			return SB_EEMPTY;
 		}
 		seq = sb_load_relaxed(&rh->seq); /* ordered by the ACQUIRE above */
@@ -858,7 +860,8 @@ static inline int sbi_peek_fast(struct sb_ring_sub *sub, struct sb_ring_view *v)
 
 		if (w == 0) {
 			sub->peek_n = 0;
-			sbi_prefetch_wait_line(data, off, mask);
+			if (sub->wait != SB_WAIT_STREAM) /* see SB_STREAM_SLIP_PAUSES */
+				sbi_prefetch_wait_line(data, off, mask);
 			return SB_EEMPTY;
 		}
 		if (sb_likely(sb_rec_word_type(w) == SB_REC_DATA)) {
