@@ -79,13 +79,15 @@ enum sb_ring_wait_strategy {
  * SB_WAIT_STREAM, for subscribers that want throughput more than the
  * first record's latency: a subscriber that has caught up looks at tail
  * only every SB_STREAM_SLIP_PAUSES spin hints (about 1 us on the machines
- * measured, docs/benchmarks.md 4.0.7), and neither sb_ring_wait nor an empty
- * peek prefetches the lines of the record it waits for (sbi_prefetch_wait_line
- * is for latency: it fetches the line the publisher is about to fill).  A busy-spinning reader keeps taking the line the publisher is
- * filling, and every store of the publisher then waits for the line to come
- * back: on a 2-vCPU VM whose cores are far apart, single-record streams ran
- * at a fraction of what the same cores stream otherwise.  The price is up
- * to one slip of latency on the record that ends an idle spell.
+ * measured, docs/benchmarks.md 4.0.7), and neither sb_ring_wait nor an
+ * empty peek prefetches the lines of the record it waits for
+ * (sbi_prefetch_wait_line is for latency: it fetches the line the
+ * publisher is about to fill).  A busy-spinning reader keeps taking the
+ * line the publisher is filling, and every store of the publisher then
+ * waits for the line to come back: on a 2-vCPU VM whose cores are far
+ * apart, single-record streams ran at a fraction of what the same cores
+ * stream otherwise.  The price is up to one slip of latency on the record
+ * that ends an idle spell.
  */
 #define SB_STREAM_SLIP_PAUSES 64u
 
