@@ -101,6 +101,7 @@ static void stream_write(const struct stream_run *r, uint64_t *pos, uint64_t *ga
 static uint64_t stream_read(const struct stream_run *r, uint64_t *pos, uint64_t first, uint64_t n, uint64_t *acc)
 {
 	uint64_t p = *pos;
+	uint32_t left = r->publish_every; /* a countdown: no division per record */
 
 	for (uint64_t k = first; k < first + n; k++) {
 		uint64_t seq;
@@ -114,10 +115,12 @@ static uint64_t stream_read(const struct stream_run *r, uint64_t *pos, uint64_t 
 		if (sb_unlikely(r->size >= 8 && seq != k))
 			return k;
 		p += r->stride;
-		if (k % r->publish_every == 0)
+		if (--left == 0) {
+			left = r->publish_every;
 			/* RELEASE: pairs with the writer's ACQUIRE; our reads of
 			 * everything below p are done. */
 			sb_store_release(&r->ctl->read_pos, p);
+		}
 	}
 	*pos = p;
 	return 0;
