@@ -70,7 +70,7 @@ static void usage(FILE *f)
 		"                      rounds (default 1000000 per round); k/M suffixes: 1e3/1e6\n"
 		"  --warmup N          unmeasured round trips/messages before each run (default 100000)\n"
 		"  --rounds N          compare: paired rounds (default 7, at least 5 recommended);\n"
-		"                      throughput: rounds of limit, single, batch (default 3);\n"
+		"                      throughput: rounds of the limit and the four ring kinds (default 3);\n"
 		"                      recovery: subscriber kills (default 20)\n"
 		"  --retries N         compare: re-run a pair disturbed by other load or steal (default 2)\n"
 		"  --ring-size N       ring capacity of each segment, power of two (default 4M)\n"

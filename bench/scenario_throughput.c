@@ -18,16 +18,16 @@
  * (1 + i mod (ncores-1))-th, so with two cores every subscriber shares the
  * second core and the rates show what time-sharing a busy-spin core costs.
  *
- * With one subscriber every size runs --rounds rounds (default 3) of three
+ * With one subscriber every size runs --rounds rounds (default 3) of five
  * runs: the physical limit (stream_limit.c: a raw stream of the same records
- * between the same cores), the single-record API and the batch API, in an
- * order reversed every other round.  The summary gives each kind's median
+ * between the same cores), then the single-record and the batch API, each
+ * with spinning and with SB_WAIT_STREAM subscribers, in an order reversed
+ * every other round (fan-out: the four ring runs, no limit).  The summary gives each kind's median
  * rate and its median per-round ratio to the limit (a ratio from one round
  * compares runs minutes apart at most, so a placement change of the vCPUs
  * moves both sides), and issue 2's targets.
  */
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
@@ -35,6 +35,7 @@
 #include "report.h"
 #include "scenario.h"
 #include "segment.h"
+#include "stats.h"
 #include "sb_ring.h"
 
 #define TP_DEFAULT_COUNT UINT64_C(20000000)
@@ -349,20 +350,13 @@ int throughput_single(const struct bench_opts *o, uint32_t size, uint64_t count,
 
 enum { TP_LIMIT, TP_SINGLE, TP_BATCH, TP_SINGLE_STREAM, TP_BATCH_STREAM, TP_KINDS };
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
+/* stats_median of a copy: the per-round values are printed after it. */
 static double median(const double *v, unsigned n)
 {
 	double s[TP_MAX_ROUNDS];
 
 	memcpy(s, v, n * sizeof(*v));
-	qsort(s, n, sizeof(*s), cmp_double);
-	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+	return stats_median(s, n);
 }
 
 /* Issue 2's throughput targets at this size, in msgs/s (64 B) or payload
@@ -381,7 +375,7 @@ static void tp_verdict(FILE *out, const char *what, double got, double want, con
 			got >= want ? "met" : "not met", got / scale, unit);
 }
 
-/* One size: rounds of the limit, single and batch (the order reversed
+/* One size: rounds of the limit and the four ring kinds (the order reversed
  * every other round, so neither kind always runs first), the medians, the
  * per-round ratios to the limit, the targets, and JSON/CSV. */
 static int tp_size(const struct bench_opts *o, uint32_t size, uint64_t count, unsigned rounds)
@@ -438,9 +432,7 @@ static int tp_size(const struct bench_opts *o, uint32_t size, uint64_t count, un
 		else
 			fprintf(out, " %10s  ", "");
 		for (unsigned i = 0; i < rounds; i++) {
-			if (k == TP_LIMIT)
-				fprintf(out, " %.1f M", v[k][i] / 1e6);
-			else if (with_limit)
+			if (k != TP_LIMIT && with_limit)
 				fprintf(out, " %.2fx", ratio[k][i]);
 			else
 				fprintf(out, " %.1f M", v[k][i] / 1e6);
@@ -448,7 +440,7 @@ static int tp_size(const struct bench_opts *o, uint32_t size, uint64_t count, un
 		fputc('\n', out);
 	}
 	tp_targets(size, &t_single, &t_batch, &t_bytes);
-	if (o->subs == 1) {
+	if (with_limit) {
 		tp_verdict(out, "single-record, spin", med[TP_SINGLE], t_single, "M msgs/s", 1e6);
 		tp_verdict(out, "single-record, stream wait", med[TP_SINGLE_STREAM], t_single, "M msgs/s", 1e6);
 		tp_verdict(out, "batch, spin", med[TP_BATCH], t_batch, "M msgs/s", 1e6);

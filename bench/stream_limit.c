@@ -5,24 +5,24 @@
  * The same bytes the ring moves, with the least coordination that still
  * loses nothing: records laid out as the ring's (a 16-byte header, the
  * payload after it, the stride of the segments' record alignment), back to
- * back in a region of --ring-size bytes on hugepages, a record that would straddle the end of the region moved to
- * its start (both sides know the layout, so no padding record is written).
- * The writer fills the payload with payload_write, then RELEASEs the
- * header's first word (the record's number, which grows with every lap, so a stale word never
- * matches); the reader spins on that word with the ring scenarios' spin
- * hint, reads every byte with payload_read and checks the number.  The
- * reader RELEASEs its position only every STREAM_PUBLISH_EVERY records (a
- * ring subscriber publishes its cursor on every consume) and the writer
- * re-reads it only when the region is full.  A reader that has caught up
- * waits STREAM_SLIP_PAUSES spin hints before it looks again, so that it
- * does not keep the line the writer is filling away from the writer: a
- * reader that polls that line makes every store of the writer wait for the
- * line to come back, and measured on a 2-vCPU VM the rate then fell from
- * 82-122 M to 11-36 M records/s in about half of the runs
- * (docs/benchmarks.md 4.0.7).  What remains is the cost of moving the lines
- * from one core to the other, which no protocol can beat.
- * What the ring's single-record and batch APIs reach is reported against
- * this (scenario_throughput.c, docs/benchmarks.md).
+ * back in a region of --ring-size bytes on hugepages, a record that would
+ * straddle the end of the region moved to its start (both sides know the
+ * layout, so no padding record is written).  The writer fills the payload
+ * with payload_write, then RELEASEs the header's first word (the record's
+ * number, which grows with every lap, so a stale word never matches); the
+ * reader spins on that word with the ring scenarios' spin hint, reads every
+ * byte with payload_read and checks the number.  The reader RELEASEs its
+ * position only every STREAM_PUBLISH_EVERY records (a ring subscriber
+ * publishes its cursor on every consume) and the writer re-reads it only
+ * when the region is full.  A reader that has caught up waits
+ * STREAM_SLIP_PAUSES spin hints before it looks again, so that it does not
+ * keep the line the writer is filling away from the writer: a reader that
+ * polls that line makes every store of the writer wait for the line to come
+ * back, and measured on a 2-vCPU VM the rate then fell from 82-122 M to
+ * 11-36 M records/s in about half of the runs (docs/benchmarks.md 4.0.7).
+ * What remains is the cost of moving the lines from one core to the other,
+ * which no protocol can beat.  What the ring's single-record and batch APIs
+ * reach is reported against this (scenario_throughput.c).
  */
 #include <errno.h>
 #include <string.h>
@@ -45,7 +45,6 @@ struct stream_ctl {
 	alignas(SB_CACHE_LINE) uint64_t t_begin;
 	uint64_t t_end;
 	uint64_t acc;
-	uint64_t bad;       /* the first record whose number was wrong (0: none) */
 };
 
 struct stream_run {
