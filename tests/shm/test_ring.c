@@ -1233,34 +1233,48 @@ static void *wait_thread(void *arg)
 	return NULL;
 }
 
+/* rounds times: a thread waits on sub with no deadline; once it is waiting
+ * (until_asleep: asleep on the doorbell, counted in its sleepers, and not
+ * returned; else: it has announced itself) one record is published, and the
+ * wait must return SB_OK with that record next. */
+static void waiter_rounds(struct ring_fx *fx, struct sb_ring_pub *pub, struct sb_ring_sub *sub, int rounds,
+			  bool until_asleep)
+{
+	struct waiter w = { .sub = sub };
+	pthread_t t;
+
+	for (int round = 0; round < rounds; round++) {
+		atomic_store(&w.started, 0);
+		atomic_store(&w.done, 0);
+		atomic_store(&w.rc, 1);
+		assert_int_equal(pthread_create(&t, NULL, wait_thread, &w), 0);
+		if (until_asleep) {
+			while (atomic_load(&fx->seg.subs->sleepers) == 0)
+				sched_yield();
+			assert_int_equal(atomic_load(&w.done), 0);
+		} else {
+			while (atomic_load(&w.started) == 0)
+				sched_yield();
+		}
+		send_rec(pub, 64, seed_of((uint64_t)round));
+		assert_int_equal(pthread_join(t, NULL), 0);
+		assert_int_equal(atomic_load(&w.done), 1);
+		tu_assert_rc(atomic_load(&w.rc), SB_OK);
+		expect_rec(sub, 64, (uint64_t)round, 0);
+	}
+}
+
 static void test_ring_wait_block_woken_by_commit(void **state)
 {
 	struct ring_fx fx;
 	struct sb_ring_pub pub;
 	struct sb_ring_sub sub;
-	struct waiter w = { .sub = &sub };
-	pthread_t t;
 
 	fx_open(&fx, state, 4096, 1024);
 	tu_assert_rc(sb_ring_sub_attach(&sub, &fx.rd, SB_SUB_TETHERED, SB_START_LATEST, SB_WAIT_BLOCK), SB_OK);
 	assert_int_equal(atomic_load(&fx.seg.subs->blocking), 1);
 	fx_pub(&fx, &pub);
-	for (int round = 0; round < 5; round++) {
-		atomic_store(&w.started, 0);
-		atomic_store(&w.done, 0);
-		atomic_store(&w.rc, 1);
-		assert_int_equal(pthread_create(&t, NULL, wait_thread, &w), 0);
-		/* Publish only once the waiter has gone to sleep (it announced
-		 * itself in the doorbell's sleeper count). */
-		while (atomic_load(&fx.seg.subs->sleepers) == 0)
-			sched_yield();
-		assert_int_equal(atomic_load(&w.done), 0);
-		send_rec(&pub, 64, seed_of((uint64_t)round));
-		assert_int_equal(pthread_join(t, NULL), 0);
-		assert_int_equal(atomic_load(&w.done), 1);
-		tu_assert_rc(atomic_load(&w.rc), SB_OK);
-		expect_rec(&sub, 64, (uint64_t)round, 0);
-	}
+	waiter_rounds(&fx, &pub, &sub, 5, true);
 	assert_int_equal(atomic_load(&fx.seg.subs->sleepers), 0);
 	sb_ring_pub_detach(&pub);
 	sb_ring_sub_detach(&sub);
@@ -1277,26 +1291,12 @@ static void test_ring_wait_stream_returns_on_commit(void **state)
 	struct ring_fx fx;
 	struct sb_ring_pub pub;
 	struct sb_ring_sub sub;
-	struct waiter w = { .sub = &sub };
-	pthread_t t;
 
 	fx_open(&fx, state, 4096, 1024);
 	tu_assert_rc(sb_ring_sub_attach(&sub, &fx.rd, SB_SUB_TETHERED, SB_START_LATEST, SB_WAIT_STREAM), SB_OK);
 	assert_int_equal(atomic_load(&fx.seg.subs->blocking), 0);
 	fx_pub(&fx, &pub);
-	for (int round = 0; round < 20; round++) {
-		atomic_store(&w.started, 0);
-		atomic_store(&w.done, 0);
-		atomic_store(&w.rc, 1);
-		assert_int_equal(pthread_create(&t, NULL, wait_thread, &w), 0);
-		while (atomic_load(&w.started) == 0)
-			sched_yield();
-		send_rec(&pub, 64, seed_of((uint64_t)round));
-		assert_int_equal(pthread_join(t, NULL), 0);
-		assert_int_equal(atomic_load(&w.done), 1);
-		tu_assert_rc(atomic_load(&w.rc), SB_OK);
-		expect_rec(&sub, 64, (uint64_t)round, 0);
-	}
+	waiter_rounds(&fx, &pub, &sub, 20, false);
 	assert_int_equal(atomic_load(&fx.seg.subs->sleepers), 0);
 	sb_ring_pub_detach(&pub);
 	sb_ring_sub_detach(&sub);
