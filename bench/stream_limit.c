@@ -32,6 +32,7 @@
 #include "scenario.h"
 #include "sb_atomic.h"
 #include "sb_layout.h"
+#include "sb_ring.h"
 #include "segment.h"
 #include "worker.h"
 
@@ -113,6 +114,9 @@ static uint64_t stream_read(const struct stream_run *r, uint64_t *pos, uint64_t 
 		*acc += payload_read(r->region + (p & (r->cap - 1)) + SB_REC_HDR_SIZE, r->size, &seq);
 		if (sb_unlikely(r->size >= 8 && seq != k))
 			return k;
+		/* The ring's batch readers keep the stream ahead on its way
+		 * (sbi_prefetch_ahead); so does the limit. */
+		sbi_prefetch_ahead(r->region, r->cap - 1, p, p + r->stride);
 		p += r->stride;
 		if (--left == 0) {
 			left = r->publish_every;
