@@ -445,6 +445,9 @@ static int tp_size(const struct bench_opts *o, uint32_t size, uint64_t count, un
 		tp_verdict(out, "single-record, stream wait", med[TP_SINGLE_STREAM], t_single, "M msgs/s", 1e6);
 		tp_verdict(out, "batch, spin", med[TP_BATCH], t_batch, "M msgs/s", 1e6);
 		tp_verdict(out, "batch, stream wait", med[TP_BATCH_STREAM], t_batch, "M msgs/s", 1e6);
+		/* The byte rate is a target for either API. */
+		tp_verdict(out, "single-record, spin", med[TP_SINGLE] * size, t_bytes, "GB/s", 1e9);
+		tp_verdict(out, "single-record, stream wait", med[TP_SINGLE_STREAM] * size, t_bytes, "GB/s", 1e9);
 		tp_verdict(out, "batch, spin", med[TP_BATCH] * size, t_bytes, "GB/s", 1e9);
 		tp_verdict(out, "batch, stream wait", med[TP_BATCH_STREAM] * size, t_bytes, "GB/s", 1e9);
 	}

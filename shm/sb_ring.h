@@ -682,11 +682,17 @@ static inline void sbi_prefetch_wait_line(const uint8_t *data, uint64_t off, uin
 #define SB_READ_AHEAD_BYTES 4096u
 #define SB_READ_AHEAD_AFTER 32u
 
+/* The first line that starts at or after pos + SB_READ_AHEAD_BYTES: the
+ * record [pos, next) prefetches the lines from sbi_ahead_line(pos) up to
+ * sbi_ahead_line(next), so consecutive records' ranges meet exactly. */
+static inline uint64_t sbi_ahead_line(uint64_t pos)
+{
+	return (pos + SB_READ_AHEAD_BYTES + SB_HW_LINE - 1) & ~(uint64_t)(SB_HW_LINE - 1);
+}
+
 static inline void sbi_prefetch_ahead(const uint8_t *data, uint64_t mask, uint64_t pos, uint64_t next)
 {
-	uint64_t line = (pos + SB_READ_AHEAD_BYTES + SB_HW_LINE - 1) & ~(uint64_t)(SB_HW_LINE - 1);
-
-	for (; line < next + SB_READ_AHEAD_BYTES; line += SB_HW_LINE)
+	for (uint64_t line = sbi_ahead_line(pos), end = sbi_ahead_line(next); line < end; line += SB_HW_LINE)
 		__builtin_prefetch(data + (line & mask), 0, 3);
 }
 

@@ -1320,6 +1320,81 @@ static void test_ring_wait_line_is_next_line(void **state)
 	}
 }
 
+/* The read-ahead of a reader that is behind (sbi_prefetch_ahead): the
+ * lines each record prefetches start in [pos, next) + SB_READ_AHEAD_BYTES,
+ * are whole lines, and consecutive records of any sizes cover the stream
+ * ahead with no gap and no line twice. */
+static void test_ring_read_ahead_covers_each_line_once(void **state)
+{
+	uint64_t rng = 42;
+
+	(void)state;
+	for (unsigned trial = 0; trial < 64; trial++) {
+		uint64_t pos = (tu_rand(&rng) % 100000) * 8, start = sbi_ahead_line(pos), expect = start;
+
+		assert_true(start >= pos + SB_READ_AHEAD_BYTES && start < pos + SB_READ_AHEAD_BYTES + SB_HW_LINE);
+		for (unsigned i = 0; i < 200; i++) {
+			uint64_t next = pos + sb_rec_size_al((uint32_t)(tu_rand(&rng) % 300), 8);
+			uint64_t from = sbi_ahead_line(pos), to = sbi_ahead_line(next);
+
+			assert_int_equal(from, expect); /* meets the previous record's range */
+			assert_int_equal(from % SB_HW_LINE, 0);
+			for (uint64_t line = from; line < to; line += SB_HW_LINE) {
+				assert_true(line >= pos + SB_READ_AHEAD_BYTES);
+				assert_true(line < next + SB_READ_AHEAD_BYTES);
+			}
+			expect = to;
+			pos = next;
+		}
+		/* Every line that starts in the whole stream's window, once. */
+		assert_int_equal(expect, sbi_ahead_line(pos));
+	}
+}
+
+/* The read-ahead starts only once a reader has found more than
+ * SB_READ_AHEAD_AFTER records since it last found the ring empty (sub->run):
+ * both peeks count, and an empty peek, or a batch walk that reaches the
+ * end of what is committed, starts the count over. */
+static void test_ring_read_ahead_run_counts_since_empty(void **state)
+{
+	struct ring_fx fx;
+	struct sb_ring_pub pub;
+	struct sb_ring_sub sub;
+	struct sb_ring_view v[32];
+	uint64_t seq = 0;
+
+	fx_open(&fx, state, 65536, 64);
+	fx_pub(&fx, &pub);
+	fx_sub(&fx, &sub, SB_SUB_TETHERED, SB_START_OLDEST);
+	expect_empty(&sub);
+	assert_int_equal(sub.run, 0);
+	for (unsigned i = 0; i < SB_READ_AHEAD_AFTER + 8; i++)
+		send_rec(&pub, 24, seed_of(i));
+	for (unsigned i = 0; i < SB_READ_AHEAD_AFTER + 8; i++) {
+		expect_rec(&sub, 24, seq, 0);
+		seq++;
+		assert_int_equal(sub.run, i + 1);
+	}
+	expect_empty(&sub);
+	assert_int_equal(sub.run, 0);
+	/* A walk that stops at max keeps counting; one that reaches the
+	 * end of the committed records starts over. */
+	for (unsigned i = 0; i < 40; i++)
+		send_rec(&pub, 24, seed_of(seq + i));
+	tu_assert_rc(sb_ring_peek_batch(&sub, v, 32), 32);
+	assert_int_equal(sub.run, 32);
+	for (unsigned i = 0; i < 32; i++)
+		assert_int_equal(v[i].seq, seq + i);
+	tu_assert_rc(sb_ring_consume(&sub), SB_OK);
+	tu_assert_rc(sb_ring_peek_batch(&sub, v, 32), 8);
+	assert_int_equal(v[7].seq, seq + 39);
+	assert_int_equal(sub.run, 0);
+	tu_assert_rc(sb_ring_consume(&sub), SB_OK);
+	sb_ring_pub_detach(&pub);
+	sb_ring_sub_detach(&sub);
+	fx_close(&fx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1352,6 +1427,8 @@ int main(void)
 		BOTH_MODES(test_ring_wait_block_woken_by_commit),
 		BOTH_MODES(test_ring_wait_stream_returns_on_commit),
 		cmocka_unit_test(test_ring_wait_line_is_next_line),
+		cmocka_unit_test(test_ring_read_ahead_covers_each_line_once),
+		BOTH_MODES(test_ring_read_ahead_run_counts_since_empty),
 	};
 
 	tu_capture_logs();
