@@ -88,6 +88,8 @@ static void stream_write(const struct stream_run *r, uint64_t *pos, uint64_t *ga
 			if (p + r->stride > g)
 				payload_spin_hint();
 		}
+		/* As the ring's publisher (sbi_prefetch_write_ahead). */
+		sbi_prefetch_write_ahead(r->region, r->cap - 1, p, p + r->stride, g);
 		payload_write(r->region + (p & (r->cap - 1)) + SB_REC_HDR_SIZE, r->size, k);
 		/* RELEASE: pairs with the reader's ACQUIRE of the word; the
 		 * payload is complete when the number is seen. */
