@@ -275,18 +275,25 @@ static inline void sbi_prefetch_ahead(const uint8_t *data, uint64_t mask, uint64
 		__builtin_prefetch(data + (line & mask), 0, 3);
 }
 
-/* The publisher's half, for writing: claims of at most
+/* The publisher's half, for writing: the lines [*from, *to) (none if
+ * *to <= *from) for the claim [pos, next), gated by gate: claims of at most
  * SB_WRITE_AHEAD_BYTES only, and only lines that end at or below gate. */
-static inline void sbi_prefetch_write_ahead(uint8_t *data, uint64_t mask, uint64_t pos, uint64_t next,
-					    uint64_t gate)
+static inline void sbi_write_ahead_lines(uint64_t pos, uint64_t next, uint64_t gate, uint64_t *from,
+					 uint64_t *to)
 {
 	uint64_t end = sbi_ahead_line(next), lim = gate & ~(uint64_t)(SB_HW_LINE - 1);
 
-	if (next - pos > SB_WRITE_AHEAD_BYTES)
-		return;
-	if (end > lim)
-		end = lim;
-	for (uint64_t line = sbi_ahead_line(pos); line < end; line += SB_HW_LINE)
+	*from = sbi_ahead_line(pos);
+	*to = next - pos > SB_WRITE_AHEAD_BYTES ? 0 : end < lim ? end : lim;
+}
+
+static inline void sbi_prefetch_write_ahead(uint8_t *data, uint64_t mask, uint64_t pos, uint64_t next,
+					    uint64_t gate)
+{
+	uint64_t line, end;
+
+	sbi_write_ahead_lines(pos, next, gate, &line, &end);
+	for (; line < end; line += SB_HW_LINE)
 		__builtin_prefetch(data + (line & mask), 1, 3);
 }
 

@@ -1351,6 +1351,43 @@ static void test_ring_read_ahead_covers_each_line_once(void **state)
 	}
 }
 
+/* The publisher's write-ahead (sbi_prefetch_write_ahead): for claims of at
+ * most SB_WRITE_AHEAD_BYTES, the read-ahead's lines, cut at the last whole
+ * line below the gate, so that it never takes a line a tethered subscriber
+ * may still be reading; nothing for longer claims. */
+static void test_ring_write_ahead_stays_below_gate(void **state)
+{
+	uint64_t rng = 7;
+	unsigned cut = 0, whole = 0, none = 0;
+
+	(void)state;
+	for (unsigned i = 0; i < 20000; i++) {
+		uint64_t pos = (tu_rand(&rng) % 100000) * 8;
+		uint64_t next = pos + sb_rec_size_al((uint32_t)(tu_rand(&rng) % 200), 8);
+		uint64_t gate = next + tu_rand(&rng) % (2 * SB_READ_AHEAD_BYTES);
+		uint64_t from, to;
+
+		sbi_write_ahead_lines(pos, next, gate, &from, &to);
+		if (next - pos > SB_WRITE_AHEAD_BYTES) {
+			assert_true(to <= from);
+			none++;
+			continue;
+		}
+		assert_int_equal(from, sbi_ahead_line(pos));
+		for (uint64_t line = from; line < to; line += SB_HW_LINE)
+			assert_true(line + SB_HW_LINE <= gate);
+		if (to < sbi_ahead_line(next)) {
+			assert_true(to + SB_HW_LINE > gate); /* cut only by the gate */
+			cut++;
+		} else {
+			assert_int_equal(to, sbi_ahead_line(next));
+			whole++;
+		}
+	}
+	/* Every branch was taken. */
+	assert_true(cut > 0 && whole > 0 && none > 0);
+}
+
 /* The read-ahead starts only once a reader has found more than
  * SB_READ_AHEAD_AFTER records since it last found the ring empty (sub->run):
  * both peeks count, and an empty peek, or a batch walk that reaches the
@@ -1428,6 +1465,7 @@ int main(void)
 		BOTH_MODES(test_ring_wait_stream_returns_on_commit),
 		cmocka_unit_test(test_ring_wait_line_is_next_line),
 		cmocka_unit_test(test_ring_read_ahead_covers_each_line_once),
+		cmocka_unit_test(test_ring_write_ahead_stays_below_gate),
 		BOTH_MODES(test_ring_read_ahead_run_counts_since_empty),
 	};
 
