@@ -17,9 +17,14 @@
 #
 # Usage: scripts/near-hunt.sh [--bench PATH] [--minutes N] [--every S]
 #                             [--near NS] [--size 64|1024] [--count N]
+#                             [--variant 'LABEL;PATH;OPTIONS']...
 # Defaults: build-release/bench/shmbus-bench-lto, 30 minutes, every 10 s,
-# near under 250 ns, 64 B, 300000 round trips per kind.  Run it on an
-# otherwise idle machine: a build or a test run moves both figures.
+# near under 250 ns, 64 B, 300000 round trips per kind.  Each --variant adds
+# one more interleave per near probe, with another binary and/or more
+# interleave options (e.g. 'small;;--ring-size 65536', 'old;/tmp/old/shmbus-bench-lto;'),
+# run right after the default one, so that A/B comparisons meet the same
+# spell.  Run it on an otherwise idle machine: a build or a test run moves
+# both figures.
 set -eu
 
 bench=build-release/bench/shmbus-bench-lto
@@ -36,6 +41,8 @@ while [ $# -gt 0 ]; do
 	--near) near=$2; shift 2 ;;
 	--size) size=$2; shift 2 ;;
 	--count) count=$2; shift 2 ;;
+	--variant) variants="${variants:-}$2
+"; shift 2 ;;
 	*) echo "near-hunt: unknown option '$1' (see the header of $0)" >&2; exit 2 ;;
 	esac
 done
@@ -43,6 +50,16 @@ if [ ! -x "$bench" ]; then
 	echo "near-hunt: $bench not found (build it: meson setup build-release -Dbuildtype=release && ninja -C build-release)" >&2
 	exit 2
 fi
+
+# One short interleave: the two kinds' pooled p50s, then the median of the
+# per-window ratios.  $2: more interleave options, split on blanks.
+measure() {
+	# shellcheck disable=SC2086
+	"$1" interleave --size "$size" --runs 1 --count "$count" $2 2>&1 |
+		awk '$1 == "interleave-baseline" { a = $4 } $1 == "interleave-pingpong" { b = $4 }
+		     /^median of/ { sub(/.*pingpong \/ baseline /, ""); r = $0 }
+		     END { printf "limit %s ring %s ns, ratio %s", a, b, r }'
+}
 
 end=$(( $(date +%s) + minutes * 60 ))
 caught=0
@@ -58,12 +75,11 @@ while [ "$(date +%s)" -lt "$end" ]; do
 	fi
 	if awk -v p="$p50" -v n="$near" 'BEGIN { exit !(p < n) }'; then
 		caught=$((caught + 1))
-		# The two kinds' pooled p50s, then the median of the per-window ratios.
-		res=$("$bench" interleave --size "$size" --runs 1 --count "$count" 2>&1 |
-			awk '$1 == "interleave-baseline" { a = $4 } $1 == "interleave-pingpong" { b = $4 }
-			     /^median of/ { sub(/.*pingpong \/ baseline /, ""); r = $0 }
-			     END { printf "limit %s ring %s ns, ratio %s", a, b, r }')
-		echo "$(date -u +%H:%M:%S) probe p50 $p50 ns: near -> $size B $res"
+		echo "$(date -u +%H:%M:%S) probe p50 $p50 ns: near -> $size B $(measure "$bench" "")"
+		printf '%s' "${variants:-}" | while IFS=';' read -r label vbench vopts; do
+			[ -n "$label" ] || continue
+			echo "$(date -u +%H:%M:%S)   $label: $(measure "${vbench:-$bench}" "$vopts")"
+		done
 	else
 		echo "$(date -u +%H:%M:%S) probe p50 $p50 ns: far"
 		sleep "$every"
