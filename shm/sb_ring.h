@@ -157,7 +157,7 @@ struct sb_ring_sub {
 	uint8_t kind;             /* enum sb_ring_sub_kind */
 	uint8_t wait;             /* enum sb_ring_wait_strategy */
 	uint16_t slot_idx;
-	uint32_t run;             /* records found since the last empty peek (sbi_prefetch_ahead) */
+	uint32_t run;             /* records found since the last empty peek (sbi_prefetch_ahead); wraps harmlessly */
 	/* Cold: the general paths only. */
 	uint64_t cap;
 	const struct sb_prod_ctl *prod;
@@ -255,9 +255,7 @@ int sbi_sub_lapped(struct sb_ring_sub *sub);
  * default build) the write hint compiles to a read prefetch; both measured
  * the same.
  */
-#ifndef SB_READ_AHEAD_BYTES
 #define SB_READ_AHEAD_BYTES  4096u
-#endif
 #define SB_READ_AHEAD_AFTER  32u
 #define SB_WRITE_AHEAD_BYTES 128u
 
