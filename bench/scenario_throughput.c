@@ -441,15 +441,21 @@ static int tp_size(const struct bench_opts *o, uint32_t size, uint64_t count, un
 	}
 	tp_targets(size, &t_single, &t_batch, &t_bytes);
 	if (with_limit) {
-		tp_verdict(out, "single-record, spin", med[TP_SINGLE], t_single, "M msgs/s", 1e6);
-		tp_verdict(out, "single-record, stream wait", med[TP_SINGLE_STREAM], t_single, "M msgs/s", 1e6);
-		tp_verdict(out, "batch, spin", med[TP_BATCH], t_batch, "M msgs/s", 1e6);
-		tp_verdict(out, "batch, stream wait", med[TP_BATCH_STREAM], t_batch, "M msgs/s", 1e6);
+		static const unsigned order[] = { TP_SINGLE, TP_SINGLE_STREAM, TP_BATCH, TP_BATCH_STREAM };
+		static const char *const what[TP_KINDS] = {
+			[TP_SINGLE] = "single-record, spin", [TP_SINGLE_STREAM] = "single-record, stream wait",
+			[TP_BATCH] = "batch, spin", [TP_BATCH_STREAM] = "batch, stream wait",
+		};
+
+		for (unsigned i = 0; i < 4; i++) {
+			unsigned k = order[i];
+
+			tp_verdict(out, what[k], med[k], k == TP_BATCH || k == TP_BATCH_STREAM ? t_batch : t_single,
+				   "M msgs/s", 1e6);
+		}
 		/* The byte rate is a target for either API. */
-		tp_verdict(out, "single-record, spin", med[TP_SINGLE] * size, t_bytes, "GB/s", 1e9);
-		tp_verdict(out, "single-record, stream wait", med[TP_SINGLE_STREAM] * size, t_bytes, "GB/s", 1e9);
-		tp_verdict(out, "batch, spin", med[TP_BATCH] * size, t_bytes, "GB/s", 1e9);
-		tp_verdict(out, "batch, stream wait", med[TP_BATCH_STREAM] * size, t_bytes, "GB/s", 1e9);
+		for (unsigned i = 0; i < 4; i++)
+			tp_verdict(out, what[order[i]], med[order[i]] * size, t_bytes, "GB/s", 1e9);
 	}
 	for (unsigned k = 0; k < TP_KINDS; k++) {
 		struct bench_result res;
