@@ -84,9 +84,9 @@ run_tests() {
                 meson test -C "$dir" --print-errorlogs
             ;;
         build-tsan)
-            log "$dir: meson test -C $dir --print-errorlogs --suite concurrent (TSan)"
+            log "$dir: meson test -C $dir --print-errorlogs --suite concurrent --suite integration (TSan)"
             TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-                meson test -C "$dir" --print-errorlogs --suite concurrent
+                meson test -C "$dir" --print-errorlogs --suite concurrent --suite integration
             ;;
     esac
 }

@@ -404,6 +404,33 @@ bool dt_wait_signal(int fd)
 	return read(fd, &c, 1) == 1;
 }
 
+pid_t dt_fork_gated(struct dt_gate *g)
+{
+	pid_t pid;
+
+	assert_int_equal(pipe(g->fd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(g->fd[1]);
+		if (!dt_wait_signal(g->fd[0]))
+			_exit(4);
+		close(g->fd[0]);
+		return 0;
+	}
+	close(g->fd[0]);
+	g->fd[0] = -1;
+	return pid;
+}
+
+void dt_gate_open(struct dt_gate *g)
+{
+	dt_signal(g->fd[1]);
+	close(g->fd[1]);
+	g->fd[1] = -1;
+}
+
 int dt_wait_child(pid_t pid)
 {
 	uint64_t t0 = dt_now_ns();

@@ -91,6 +91,18 @@ uint64_t dt_records(int argc, char **argv, uint64_t fallback);
 /* Child helpers: write/read one byte on a pipe (bounded). */
 void dt_signal(int fd);
 bool dt_wait_signal(int fd);
+/* A child forked before the test process connects, held until the parent
+ * opens its gate.  A client runs a watcher thread, and ThreadSanitizer cannot
+ * start threads in a child forked from a multi-threaded process, so the
+ * suites fork every child that connects while they are single-threaded.
+ * dt_fork_gated returns the pid in the parent and 0 in the child once the
+ * gate is open (the child exits 4 if it never opens within the bound, and is
+ * SIGKILLed if the test process dies). */
+struct dt_gate {
+	int fd[2];
+};
+pid_t dt_fork_gated(struct dt_gate *g);
+void dt_gate_open(struct dt_gate *g);
 /* waitpid with the bound; returns the exit status or -1 (also kills it). */
 int dt_wait_child(pid_t pid);
 

@@ -153,6 +153,7 @@ static void test_access_subscriber_gets_the_stream_read_only(void **state)
 {
 	struct sb_client_opts co = { .name = "root" };
 	struct sb_pub_stats st;
+	struct dt_gate go;
 	struct dt_daemon d;
 	sb_client_t *c;
 	sb_pub_t *p;
@@ -160,16 +161,18 @@ static void test_access_subscriber_gets_the_stream_read_only(void **state)
 
 	(void)state;
 	dt_daemon_start(&d, config, NULL);
+	/* Forked before this process connects (dtest.h: dt_fork_gated); it
+	 * reads once the record is published. */
+	pid = dt_fork_gated(&go);
+	if (pid == 0)
+		_exit(as_reader(d.sock));
 	co.socket_path = d.sock;
 	c = sb_connect(&co);
 	assert_non_null(c);
 	p = sb_pub_open(c, "readonly", NULL);
 	assert_non_null(p);
 	assert_int_equal(sb_pub_send(p, "hello", 5), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0)
-		_exit(as_reader(d.sock));
+	dt_gate_open(&go);
 	assert_int_equal(dt_wait_child(pid), 0);
 	/* The stream is as the publisher left it, and it still publishes. */
 	assert_int_equal(sb_pub_send(p, "again", 5), 0);

@@ -31,7 +31,8 @@ static sb_client_t *connect_as(const struct dt_daemon *d, const char *name)
 	return sb_connect(&co);
 }
 
-/* Children die with the test process, whatever happens to it. */
+/* Children die with the test process, whatever happens to it.  Every fork
+ * happens while this process holds no client (see dt_fork_gated). */
 static pid_t fork_child(void)
 {
 	pid_t pid = fork();
@@ -155,6 +156,7 @@ static void dead_publisher_case(enum sb_pub_mode mode)
 {
 	struct sb_sub_opts so = { SB_TETHERED, SB_FROM_LATEST, SB_SPIN_YIELD };
 	struct sb_pub_opts po = { mode, NULL };
+	struct dt_gate go1, go2;
 	struct dt_daemon d;
 	struct rx rx = { 1, 0, 0 };
 	sb_client_t *c;
@@ -163,13 +165,10 @@ static void dead_publisher_case(enum sb_pub_mode mode)
 	pid_t pub1, pub2;
 
 	dt_daemon_start(&d, config, args);
-	c = connect_as(&d, "reader");
-	assert_non_null(c);
-	s = sb_sub_open(c, "lease", &so);
-	assert_non_null(s);
 	assert_int_equal(pipe(ready), 0);
-
-	pub1 = fork_child();
+	/* Both publishers are forked before the reader connects (dtest.h:
+	 * dt_fork_gated) and start when their gates open. */
+	pub1 = dt_fork_gated(&go1);
 	if (pub1 == 0) {
 		sb_client_t *pc = connect_as(&d, "dying-pub");
 		sb_pub_t *p = pc ? sb_pub_open(pc, "lease", &po) : NULL;
@@ -184,12 +183,7 @@ static void dead_publisher_case(enum sb_pub_mode mode)
 		for (;;)
 			pause();
 	}
-	assert_true(dt_wait_signal(ready[0]));
-	receive(s, &rx, 100);
-	kill(pub1, SIGKILL);
-	assert_int_equal(dt_wait_child(pub1), 128 + SIGKILL);
-
-	pub2 = fork_child();
+	pub2 = dt_fork_gated(&go2);
 	if (pub2 == 0) {
 		sb_client_t *pc = connect_as(&d, "next-pub");
 		sb_pub_t *p = NULL;
@@ -204,6 +198,18 @@ static void dead_publisher_case(enum sb_pub_mode mode)
 			_exit(20);
 		_exit(publish(p, 2, 100) == 0 ? 0 : 21);
 	}
+	c = connect_as(&d, "reader");
+	assert_non_null(c);
+	s = sb_sub_open(c, "lease", &so);
+	assert_non_null(s);
+
+	dt_gate_open(&go1);
+	assert_true(dt_wait_signal(ready[0]));
+	receive(s, &rx, 100);
+	kill(pub1, SIGKILL);
+	assert_int_equal(dt_wait_child(pub1), 128 + SIGKILL);
+
+	dt_gate_open(&go2);
 	/* Nothing corrupt, nothing lost, nothing extra: exactly the next
 	 * publisher's 100 records, in order. */
 	rx.stream = 2;
@@ -249,12 +255,8 @@ static void test_lease_unreported_slot_of_dead_client_is_swept(void **state)
 
 	(void)state;
 	dt_daemon_start(&d, config, args);
-	c = connect_as(&d, "pub");
-	assert_non_null(c);
-	p = sb_pub_open(c, "lease", NULL);
-	assert_non_null(p);
 	assert_int_equal(pipe(ready), 0);
-	sub = fork_child();
+	sub = fork_child(); /* before the publisher connects: dt_fork_gated */
 	if (sub == 0) {
 		static struct sb_seg seg;
 		static struct sb_ring_sub rs;
@@ -273,6 +275,11 @@ static void test_lease_unreported_slot_of_dead_client_is_swept(void **state)
 			pause();
 	}
 	assert_true(dt_wait_signal(ready[0]));
+	c = connect_as(&d, "pub");
+	assert_non_null(c);
+	p = sb_pub_open(c, "lease", NULL);
+	assert_non_null(p);
+	memset(buf, 0x5a, sizeof(buf));
 	for (int k = 0; k < 100000 && (rc = sb_pub_send(p, buf, 200)) == 0; k++)
 		;
 	assert_int_equal(rc, SB_EBACKPRESSURE);
@@ -305,13 +312,8 @@ static void test_lease_dead_sleeping_subscriber_leaves_no_sleeper(void **state)
 
 	(void)state;
 	dt_daemon_start(&d, config, args);
-	c = connect_as(&d, "pub");
-	assert_non_null(c);
-	p = sb_pub_open(c, "lease", NULL);
-	assert_non_null(p);
-	subs = p->seg.subs;
 	assert_int_equal(pipe(ready), 0);
-	sub = fork_child();
+	sub = fork_child(); /* before the publisher connects: dt_fork_gated */
 	if (sub == 0) {
 		sb_client_t *cc = connect_as(&d, "sleeper");
 		sb_sub_t *s = cc ? sb_sub_open(cc, "lease", &so) : NULL;
@@ -323,6 +325,11 @@ static void test_lease_dead_sleeping_subscriber_leaves_no_sleeper(void **state)
 			sb_sub_wait(s, 0);
 	}
 	assert_true(dt_wait_signal(ready[0]));
+	c = connect_as(&d, "pub");
+	assert_non_null(c);
+	p = sb_pub_open(c, "lease", NULL);
+	assert_non_null(p);
+	subs = p->seg.subs;
 	t0 = dt_now_ns();
 	while (atomic_load(&subs->sleepers) == 0 && dt_now_ns() - t0 < DT_BOUND_NS)
 		sched_yield();
