@@ -194,6 +194,7 @@ static const struct { const char *name; size_t off; } engine_fields[] = {
 	EC(duplicates), EC(out_of_order), EC(gaps_unrecovered), EC(malformed), EC(heartbeats_tx),
 	EC(heartbeats_rx), EC(status_tx), EC(status_rx), EC(setups_tx), EC(setups_rx), EC(resyncs),
 	EC(backpressure), EC(zero_copy_frames), EC(copied_frames), EC(ooo_stored), EC(naks_ignored), EC(foreign_rx),
+	EC(walk_headers),
 };
 #undef EC
 

@@ -89,6 +89,7 @@ struct sbb_counters {
 	uint64_t ooo_stored;               /* receiver: DATA frames kept beyond a gap */
 	uint64_t naks_ignored;             /* sender: NAKs repeating a range being answered */
 	uint64_t foreign_rx;               /* sender: STATUS/NAK from a MAC not among its receivers */
+	uint64_t walk_headers;             /* sender: ring headers read to find a resync or NAK position */
 };
 
 /* ------------------------------------------------------------------ sender */

@@ -26,6 +26,7 @@
 
 #define SBB_ZC_MAX 4096u    /* zero-copy bodies in flight per sender (then: copy) */
 #define SBB_HIST 1024u      /* recent DATA frames remembered for NAK answers */
+#define SBB_MARKS 4096u     /* sender: one record boundary remembered per 1/4096 of the ring */
 #define SBB_NAK_GAPS 16u    /* receiver: gaps named per NAK round */
 #define SBB_RTQ 16u         /* sender: NAKed ranges waiting to be resent */
 #define SBB_RT_RECENT 16u   /* sender: ranges resent lately (repeat NAKs ignored) */
@@ -60,6 +61,15 @@ struct sbb_hist {
 	uint64_t rec;        /* fragment: its record's start; UINT64_MAX for whole records */
 	uint32_t total;      /* fragment: 16 + len */
 	bool end_mid;        /* end lies inside rec (a fragment that was not the last) */
+};
+
+/* A record boundary the sender sent from or up to, and the seq of the
+ * next data record there: where a resync or NAK walk may start.  The ring
+ * is cut into SBB_MARKS stripes; each keeps the highest boundary sent in
+ * it, so no walk reads more than about two stripes of headers. */
+struct sbb_mark {
+	uint64_t pos;
+	uint64_t seq;
 };
 
 /* A range [pos, upto) of the sender's ring to resend (selective repeat). */
@@ -123,6 +133,8 @@ struct sbb_sender {
 
 	struct sbb_hist hist[SBB_HIST];
 	uint32_t hist_next;
+	struct sbb_mark mark[SBB_MARKS];
+	unsigned mark_shift;         /* log2(cap / SBB_MARKS): stripe of pos = pos >> mark_shift */
 
 	struct sbb_counters ctr;
 	uint8_t copy[SBW_MAX_FRAME]; /* body of a copied frame (validated snapshot) */

@@ -1368,6 +1368,167 @@ static void test_engine_reorder_no_retransmit(void **state)
 	free_world(w);
 }
 
+/* ------------------------------------------------- resync and NAK walks */
+
+/* Frames the sender has queued now, parsed into *out (each kept in bufs);
+ * returns how many. */
+static unsigned drain_sender(struct world *w, uint8_t (*bufs)[SBW_MAX_FRAME], struct sbw_msg *out, unsigned max)
+{
+	struct sbb_txframe tf;
+	struct lframe lf;
+	unsigned n = 0;
+
+	while (n < max && sbb_sender_next(w->s, &tf, false, w->now)) {
+		lf.buf = bufs[n];
+		to_lframe(w, &tf, &lf, true);
+		assert_int_equal(sbw_parse(lf.buf, lf.len, &out[n]), SBW_OK);
+		n++;
+	}
+	return n;
+}
+
+/* Ask the sender, as receiver 0 would after losing its state, where seq
+ * want is; returns its SETUP answer and the ring headers it read. */
+static struct sbw_setup ask_resync(struct world *w, uint64_t want, uint64_t *walked)
+{
+	static uint8_t bufs[64][SBW_MAX_FRAME];
+	struct sbw_msg m, out[64];
+	uint64_t before = sbb_sender_counters(w->s)->walk_headers;
+	unsigned n;
+
+	memset(&m, 0, sizeof(m));
+	m.h.type = SBW_STATUS;
+	m.h.topic_id = sbw_topic_id(TOPIC);
+	m.h.session = w->a.hdr->epoch_ns;
+	m.u.status.window = 64u << 20; /* no limit to what it resends */
+	m.u.status.want_seq = want;
+	m.u.status.flags = SBW_S_RESYNC;
+	memcpy(m.src_mac, mac_b[0], 6);
+	memcpy(m.dst_mac, mac_a, 6);
+	sbb_sender_input(w->s, &m, w->now);
+	*walked = sbb_sender_counters(w->s)->walk_headers - before;
+	n = drain_sender(w, bufs, out, 64);
+	for (unsigned i = 0; i < n; i++)
+		if (out[i].h.type == SBW_SETUP && memcmp(out[i].dst_mac, mac_b[0], 6) == 0)
+			return out[i].u.setup;
+	fail_msg("no SETUP for want %llu among %u frames", (unsigned long long)want, n);
+	return out[0].u.setup; /* not reached */
+}
+
+/* Seq of the next data record at boundary pos of ring A, as a reader
+ * finds it there (the empty tail header holds the next seq too). */
+static uint64_t seq_in_a(const struct world *w, uint64_t pos)
+{
+	const struct sb_rec_hdr *h = (const struct sb_rec_hdr *)(w->a.data + (pos & (w->a.data_size - 1)));
+
+	return h->seq;
+}
+
+/* A receiver that lost its place (its host was away for longer than the
+ * receiver timeout) asks for any seq still in a ring far larger than the
+ * recent-frame history.  Every answer is exact, and finding it reads a
+ * couple of stripes of headers (cap / 4096 bytes each), not a ring's
+ * worth; a selective NAK that far back is resolved the same way. */
+static void test_engine_resync_walk_bounded(void **state)
+{
+	struct world *w = new_world();
+	const uint64_t stripe = (8u << 20) / 4096, bound = 2 * stripe / SB_REC_HDR_SIZE + 2;
+	struct sb_ring_sub old;
+	struct sb_ring_view v;
+	struct sbw_setup su;
+	uint64_t walked, oldest, tail, wants[5];
+
+	(void)state;
+	w->ring_a = 8u << 20; /* about 105000 small records a lap, 5x the history */
+	w->sizes = SZ_SMALL;
+	w->tethered_tx = false;
+	w->pub_per_tick = 64;
+	w->tx_per_tick = 256;
+	w->sub_per_tick = 512;
+	w->target = 180000; /* the ring laps: stale marks of the last lap are about */
+	w->window = 64u << 20; /* the resends below run to the tail without acks */
+	setup_world(w);
+	run(w, max_ticks_for(w));
+	assert_complete(w);
+
+	/* What ring A holds now: the oldest intact record and the tail. */
+	tu_assert_rc(sb_ring_sub_attach(&old, &w->a, SB_SUB_UNTETHERED, SB_START_OLDEST, SB_WAIT_SPIN), SB_OK);
+	tu_assert_rc(sb_ring_peek(&old, &v), SB_OK);
+	oldest = v.seq;
+	sb_ring_sub_detach(&old);
+	tail = w->published;
+	assert_true(oldest > 0 && tail - oldest > 60000);
+
+	wants[0] = oldest;
+	wants[1] = oldest + 1;
+	wants[2] = oldest + (tail - oldest) / 3;
+	wants[3] = oldest + (tail - oldest) / 2 + 7;
+	wants[4] = tail; /* up to date: the tail itself */
+	for (unsigned i = 0; i < 5; i++) {
+		su = ask_resync(w, wants[i], &walked);
+		assert_int_equal(su.start_seq, wants[i]);
+		assert_int_equal(su.lost, 0);
+		assert_int_equal(seq_in_a(w, su.start_pos), wants[i]);
+		if (walked > bound)
+			fail_msg("want %llu: %llu headers read (bound %llu)", (unsigned long long)wants[i],
+				 (unsigned long long)walked, (unsigned long long)bound);
+		if (i == 3) {
+			/* A selective NAK from inside that record: resent from
+			 * its start, found with as short a walk. */
+			static uint8_t bufs[256][SBW_MAX_FRAME];
+			struct sbw_msg m, out[256];
+			uint64_t before;
+			unsigned n, k;
+
+			memset(&m, 0, sizeof(m));
+			m.h.type = SBW_NAK;
+			m.h.topic_id = sbw_topic_id(TOPIC);
+			m.h.session = w->a.hdr->epoch_ns;
+			m.u.nak.pos = su.start_pos + 8;
+			m.u.nak.upto = su.start_pos + 4096;
+			memcpy(m.src_mac, mac_b[0], 6);
+			/* The resync above moved the frontier back to this record:
+			 * send everything again up to the tail, far more frames
+			 * than the history keeps, so only a mark can help. */
+			while (drain_sender(w, bufs, out, 256) > 0)
+				;
+			before = sbb_sender_counters(w->s)->walk_headers;
+			sbb_sender_input(w->s, &m, w->now);
+			walked = sbb_sender_counters(w->s)->walk_headers - before;
+			n = drain_sender(w, bufs, out, 256);
+			for (k = 0; k < n && !(out[k].h.type == SBW_DATA && (out[k].u.data.flags & SBW_F_RETRANSMIT)); k++)
+				;
+			assert_true(k < n);
+			assert_int_equal(out[k].u.data.pos, su.start_pos);
+			assert_int_equal(out[k].u.data.first_seq, wants[i]);
+			if (walked > bound)
+				fail_msg("NAK at %llu: %llu headers read (bound %llu)",
+					 (unsigned long long)m.u.nak.pos, (unsigned long long)walked,
+					 (unsigned long long)bound);
+		}
+	}
+
+	/* Just below the oldest lap boundary: those bytes may still be
+	 * intact (found exactly) or not (start there, 5 lost); long gone:
+	 * start at the oldest, everything before it lost; ahead of us. */
+	su = ask_resync(w, oldest - 5, &walked);
+	assert_true(su.start_seq == oldest - 5 || su.start_seq == oldest);
+	assert_int_equal(su.start_seq - su.lost, oldest - 5);
+	assert_int_equal(seq_in_a(w, su.start_pos), su.start_seq);
+	su = ask_resync(w, 0, &walked);
+	assert_int_equal(su.start_seq, oldest);
+	assert_int_equal(su.lost, oldest);
+	assert_int_equal(seq_in_a(w, su.start_pos), oldest);
+	su = ask_resync(w, tail + 10, &walked);
+	assert_true(su.lost >= (UINT64_C(1) << 63)); /* receiver ahead: nothing counted lost */
+
+	/* The real receiver's next STATUS puts everything back: the stream
+	 * stays complete (the resent records are duplicates it drops). */
+	run(w, max_ticks_for(w));
+	assert_complete(w);
+	free_world(w);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -1394,6 +1555,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_engine_ooo_slots_too_small),
 		cmocka_unit_test(test_engine_reorder_no_retransmit),
 		cmocka_unit_test(test_engine_bench_shape_5pct),
+		cmocka_unit_test(test_engine_resync_walk_bounded),
 	};
 
 	n_records = tu_stress_records(argc, argv, 200000);
