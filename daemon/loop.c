@@ -8,8 +8,14 @@
  * event later in the same batch cannot point at freed memory), then re-arm
  * the timer to the earliest deadline.  Nothing here blocks except
  * epoll_wait: sockets are non-blocking and replies use MSG_DONTWAIT.
+ *
+ * Out of file descriptors, connections are still answered: a reserve fd
+ * (/dev/null) is given up to accept each pending connection and close it,
+ * so the client fails at once with SB_ECONN instead of waiting for its
+ * HELLO reply, and the loop never spins on a socket it cannot accept from.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -124,6 +130,7 @@ int sbd_loop_init(struct sbd *d)
 	int rc;
 
 	d->epfd = d->lfd = d->sigfd = d->timerfd = -1;
+	d->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	d->ev_listen = SBD_EV_LISTEN;
 	d->ev_signal = SBD_EV_SIGNAL;
 	d->ev_timer = SBD_EV_TIMER;
@@ -135,8 +142,8 @@ int sbd_loop_init(struct sbd *d)
 	d->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	d->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (d->sigfd < 0 || d->timerfd < 0 || d->epfd < 0)
-		return sbi_error(SB_EIO, "signalfd/timerfd/epoll: %s", strerror(errno));
+	if (d->sigfd < 0 || d->timerfd < 0 || d->epfd < 0 || d->reserve_fd < 0)
+		return sbi_error(SB_EIO, "signalfd/timerfd/epoll/open /dev/null: %s", strerror(errno));
 	rc = listen_socket(d);
 	if (rc == SB_OK)
 		rc = add_fd(d, d->lfd, &d->ev_listen);
@@ -147,22 +154,87 @@ int sbd_loop_init(struct sbd *d)
 	return rc;
 }
 
+/* A refused connection: counted, and logged at most once a second (a
+ * client that retries in a loop must not flood the log). */
+static void refused(struct sbd *d, const char *why)
+{
+	uint64_t now = sb_mono_ns();
+
+	d->ctr.clients_refused++;
+	if (d->refused_logged != 0 && now - d->refused_log_ns < 1000000000u)
+		return;
+	sbi_log(SB_LOG_WARN, "loop", "msg=\"connection refused: %s\" refused=%llu since_last_line=%llu "
+		"clients=%llu max_clients=%u", why, (unsigned long long)d->ctr.clients_refused,
+		(unsigned long long)(d->ctr.clients_refused - d->refused_logged),
+		(unsigned long long)d->ctr.clients_now, d->cfg.max_clients);
+	d->refused_logged = d->ctr.clients_refused;
+	d->refused_log_ns = now;
+}
+
+static void listen_events(struct sbd *d, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = &d->ev_listen };
+
+	if (epoll_ctl(d->epfd, EPOLL_CTL_MOD, d->lfd, &ev) != 0)
+		sbi_log(SB_LOG_WARN, "loop", "msg=\"epoll_ctl on the listening socket failed\" errno=%d", errno);
+}
+
+/* Out of file descriptors (EMFILE/ENFILE): a pending connection cannot be
+ * accepted, and the listening socket stays readable, so the loop would spin
+ * and the client would wait for its HELLO reply until its timeout.  Give up
+ * the reserve fd, accept the connection and close it at once (the client
+ * sees EOF: SB_ECONN), then take the reserve back.  Without a reserve, stop
+ * polling the socket until descriptors are freed (sbd_fds_freed). */
+static bool refuse_without_fds(struct sbd *d)
+{
+	int fd;
+
+	if (d->reserve_fd < 0) {
+		if (!d->listen_paused) {
+			sbi_log(SB_LOG_WARN, "loop", "msg=\"out of file descriptors; not accepting until some are freed\"");
+			listen_events(d, 0);
+			d->listen_paused = true;
+		}
+		return false;
+	}
+	close(d->reserve_fd);
+	fd = accept4(d->lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd >= 0) {
+		close(fd);
+		refused(d, "out of file descriptors (RLIMIT_NOFILE)");
+	}
+	d->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return fd >= 0;
+}
+
+void sbd_fds_freed(struct sbd *d)
+{
+	if (d->reserve_fd < 0)
+		d->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (d->listen_paused && d->reserve_fd >= 0) {
+		listen_events(d, EPOLLIN);
+		d->listen_paused = false;
+		sbi_log(SB_LOG_INFO, "loop", "msg=\"file descriptors freed; accepting again\"");
+	}
+}
+
 static void on_accept(struct sbd *d)
 {
 	for (;;) {
 		int fd = accept4(d->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
-				sbi_log(SB_LOG_WARN, "loop", "msg=\"accept failed\" errno=%d", errno);
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
+			if ((errno == EMFILE || errno == ENFILE) && refuse_without_fds(d))
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EMFILE && errno != ENFILE)
+				sbi_log(SB_LOG_WARN, "loop", "msg=\"accept failed\" errno=%d", errno);
 			return;
 		}
 		if (d->ctr.clients_now >= d->cfg.max_clients) {
-			sbi_log(SB_LOG_WARN, "loop", "msg=\"too many clients; connection refused\" max=%u",
-				d->cfg.max_clients);
 			close(fd);
+			refused(d, "too many clients (max_clients)");
 			continue;
 		}
 		sbd_session_new(d, fd);
@@ -253,6 +325,8 @@ int sbd_agent_do_work(struct sbd *d, int timeout_ms)
 		if (s->dead)
 			sbd_session_close(d, s, true);
 	}
+	if (d->reserve_fd < 0 || d->listen_paused)
+		sbd_fds_freed(d); /* closed sessions and deleted topics free fds */
 	sbd_timers_rearm(d);
 	return n;
 }
@@ -271,5 +345,7 @@ void sbd_loop_fini(struct sbd *d)
 		close(d->timerfd);
 	if (d->epfd >= 0)
 		close(d->epfd);
-	d->epfd = d->lfd = d->sigfd = d->timerfd = -1;
+	if (d->reserve_fd >= 0)
+		close(d->reserve_fd);
+	d->epfd = d->lfd = d->sigfd = d->timerfd = d->reserve_fd = -1;
 }

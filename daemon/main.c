@@ -11,12 +11,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "sb_error.h"
 #include "sb_log.h"
 #include "sbd.h"
+
+/* Descriptors besides topics and clients: stdio, the loop's own, the
+ * reserve, a DPDK bridge's. */
+#define FD_SLACK 64
 
 static void usage(FILE *f)
 {
@@ -151,6 +156,32 @@ bad:
 	return -1;
 }
 
+/* Every topic holds three fds (segment, subscriber file, read-only
+ * segment) and every client one, so the usual soft limit of 1024 would end
+ * a default daemon after some 330 topics.  Raise the soft limit to the hard
+ * one (the daemon uses poll/epoll only, so large fd numbers are safe) and
+ * warn when even that is below what the configured maxima can use; past it
+ * creates fail with SB_EMFILE and connections are refused (loop.c). */
+static void raise_fd_limit(const struct sbd_config *cfg)
+{
+	uint64_t want = 3ull * cfg->max_topics + cfg->max_clients + FD_SLACK;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		struct rlimit up = { .rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max };
+
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+			rl = up;
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+		sbi_log(SB_LOG_WARN, "daemon", "msg=\"file descriptor limit below what max_topics and max_clients "
+			"can use; raise it (ulimit -n, LimitNOFILE=)\" limit=%llu needed=%llu max_topics=%u "
+			"max_clients=%u", (unsigned long long)rl.rlim_cur, (unsigned long long)want, cfg->max_topics,
+			cfg->max_clients);
+}
+
 /* Segment directory: the configured one, else a per-daemon subdirectory of
  * the hugetlbfs mount (with /dev/shm as the fallback) or of /dev/shm. */
 static int resolve_dir(struct sbd *d)
@@ -254,7 +285,7 @@ int main(int argc, char **argv)
 	static struct sbd d; /* static: big, and zeroed */
 	int rc;
 
-	d.epfd = d.lfd = d.sigfd = d.timerfd = -1;
+	d.epfd = d.lfd = d.sigfd = d.timerfd = d.reserve_fd = -1;
 	sbd_config_defaults(&d.cfg);
 	rc = parse_args(argc, argv, &d.cfg);
 	if (rc != 0)
@@ -266,6 +297,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	urcu_memb_register_thread();
+	raise_fd_limit(&d.cfg);
 	rc = resolve_dir(&d);
 	if (rc == SB_OK)
 		rc = sbd_registry_init(&d);

@@ -224,20 +224,24 @@ static int open_readonly(struct sbd_topic *t)
 
 	t->ro_fd = open(t->seg.path, O_RDONLY | O_CLOEXEC);
 	if (t->ro_fd < 0)
-		return sbi_error(SB_EIO, "topic %s: open %s read-only: %s", t->name, t->seg.path, strerror(errno));
+		return sbi_error(errno == EMFILE || errno == ENFILE ? SB_EMFILE : SB_EIO,
+				 "topic %s: open %s read-only: %s", t->name, t->seg.path, strerror(errno));
 	if (fstat(t->ro_fd, &a) != 0 || fstat(t->seg.fd, &b) != 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino)
 		return sbi_error(SB_EIO, "topic %s: %s was replaced while it was being opened", t->name, t->seg.path);
 	return SB_OK;
 }
 
 /* Insert into the table (which then holds one reference).  Frees t on
- * failure. */
-static int register_topic(struct sbd *d, struct sbd_topic *t)
+ * failure, removing its files if this call's caller made them (fresh): a
+ * half-made topic must not be adopted by the next start. */
+static int register_topic(struct sbd *d, struct sbd_topic *t, bool fresh)
 {
 	struct cds_lfht_node *added;
 	int rc = open_readonly(t);
 
 	if (rc < 0) {
+		if (fresh)
+			sb_seg_unlink(&t->seg);
 		free_topic(t);
 		return rc;
 	}
@@ -255,11 +259,22 @@ static int register_topic(struct sbd *d, struct sbd_topic *t)
 	return SB_OK;
 }
 
+/* Running out of descriptors is the operator's to fix (ulimit -n), so it
+ * is logged here as well as answered to the client. */
+static int create_failed(const struct sbd *d, const char *name, int rc)
+{
+	if (rc == SB_EMFILE)
+		sbi_log(SB_LOG_WARN, "registry", "msg=\"topic not created: out of file descriptors\" topic=%s "
+			"topics=%u detail=\"%s\"", name, d->n_topics, sb_last_error());
+	return rc;
+}
+
 int sbd_topic_create(struct sbd *d, const char *name, const struct sbp_topic_params *p, uid_t uid,
 		     gid_t gid, struct sbd_topic **out)
 {
 	const struct sbd_topic_cfg *conf;
 	struct sbd_topic *t;
+	bool fresh = false;
 	int rc;
 
 	if (!sbd_topic_name_ok(name))
@@ -298,6 +313,7 @@ int sbd_topic_create(struct sbd *d, const char *name, const struct sbp_topic_par
 	}
 	for (int attempt = 0;; attempt++) {
 		rc = create_segment(d, &t->cfg, &t->seg);
+		fresh = rc == SB_OK;
 		if (rc != SB_EEXIST || attempt > 0)
 			break;
 		rc = adopt_or_quarantine(d, name, &t->seg);
@@ -306,14 +322,14 @@ int sbd_topic_create(struct sbd *d, const char *name, const struct sbp_topic_par
 	}
 	if (rc < 0) {
 		free_topic(t);
-		return rc;
+		return create_failed(d, name, rc);
 	}
 	/* The creator's mapping is read-write over the whole file, which is
 	 * exactly an admin mapping: let sb_ring_repair() use it. */
 	t->seg.access = SB_SEG_ADMIN;
-	rc = register_topic(d, t);
+	rc = register_topic(d, t, fresh);
 	if (rc < 0)
-		return rc;
+		return create_failed(d, name, rc);
 	d->ctr.topics_created++;
 	sbi_log(SB_LOG_INFO, "registry",
 		"msg=\"topic ready\" topic=%s path=%s ring=%llu max_msg=%u align=%u numa=%d hugetlb=%d uid=%u gid=%u mode=%03o",
@@ -410,7 +426,7 @@ static void adopt_file(struct sbd *d, const char *name)
 		sbi_log(SB_LOG_WARN, "registry",
 			"msg=\"adopted segment differs from configuration; keeping the segment (delete the topic to apply)\" topic=%s",
 			name);
-	if (register_topic(d, t) == SB_OK) {
+	if (register_topic(d, t, false) == SB_OK) {
 		sbi_log(SB_LOG_INFO, "registry", "msg=\"adopted segment\" topic=%s path=%s published=%llu", name, path,
 			(unsigned long long)sb_load_relaxed(&t->seg.prod->next_seq));
 		sbd_lease_adopt_orphans(d, t);

@@ -92,6 +92,7 @@ struct sbd_counters {
 	uint64_t malformed;          /* messages answered or closed as malformed */
 	uint64_t fds_refused;        /* unsolicited fds closed */
 	uint64_t hello_timeouts;
+	uint64_t clients_refused;    /* connections closed at accept: max_clients, or no fd left */
 	uint64_t opens;
 	uint64_t opens_denied;
 	uint64_t attaches;           /* slots reported by ATTACHED (re-registrations included) */
@@ -180,6 +181,10 @@ struct sbd {
 	char dir[256];               /* resolved segment directory */
 	char fallback_dir[256];      /* /dev/shm fallback when dir is hugetlbfs, or "" */
 	int epfd, lfd, sigfd, timerfd;
+	int reserve_fd;              /* /dev/null, given up to accept-and-close when out of fds */
+	bool listen_paused;          /* out of fds and no reserve: not polling the socket */
+	uint64_t refused_logged;     /* clients_refused when the last refusal was logged */
+	uint64_t refused_log_ns;     /* and when */
 	enum sbd_ev_kind ev_listen, ev_signal, ev_timer;
 	struct cds_lfht *topics;
 	struct sbd_session *sessions;
@@ -210,6 +215,9 @@ int sbd_loop_init(struct sbd *d);
 int sbd_agent_do_work(struct sbd *d, int timeout_ms);
 void sbd_loop_fini(struct sbd *d);
 void sbd_timers_rearm(struct sbd *d);
+/* Descriptors may have been freed: take the reserve fd back and resume
+ * accepting if that had stopped (called at the end of every cycle). */
+void sbd_fds_freed(struct sbd *d);
 
 /* session.c */
 struct sbd_session *sbd_session_new(struct sbd *d, int fd);

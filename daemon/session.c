@@ -485,7 +485,7 @@ void sbd_session_readable(struct sbd *d, struct sbd_session *s)
 		int rc;
 
 		n = sbp_recv_some(s->fd, (uint8_t *)&s->rbuf + s->rlen, want, fds_in, MSG_DONTWAIT);
-		if (fds_in[0] >= 0) {
+		if (fds_in[0] != -1) { /* passed, or dropped (MSG_CTRUNC) */
 			sbp_close_fds(fds_in);
 			d->ctr.fds_refused++;
 			s->fd_abuse = true;

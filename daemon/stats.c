@@ -105,6 +105,7 @@ static void daemon_stats(struct sbd *d, struct sbp_wr *w, unsigned *n)
 	kv(w, n, "malformed", c->malformed);
 	kv(w, n, "fds_refused", c->fds_refused);
 	kv(w, n, "hello_timeouts", c->hello_timeouts);
+	kv(w, n, "clients_refused", c->clients_refused);
 	kv(w, n, "opens", c->opens);
 	kv(w, n, "opens_denied", c->opens_denied);
 	kv(w, n, "attaches", c->attaches);

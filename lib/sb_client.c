@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -192,7 +193,8 @@ static int connect_hello_locked(sb_client_t *c)
 	sbi_watch_kick(c); /* the watcher must not sleep on the old descriptor */
 	if (c->fd < 0) {
 		c->broken = true;
-		return sbi_error(SB_EIO, "socket: %s", strerror(errno));
+		return sbi_error(errno == EMFILE || errno == ENFILE ? SB_EMFILE : SB_EIO, "socket: %s",
+				 strerror(errno));
 	}
 	if (c->timeout_ms != SB_TIMEOUT_NONE) {
 		/* Bounds connect (a full backlog), sends, and a message that
@@ -398,6 +400,10 @@ void sb_disconnect(sb_client_t *c)
 	free(c);
 }
 
+/* On an OPEN reply whose fds the kernel dropped (the process is out of
+ * descriptors) the open fails with SB_EMFILE and closes the handle the
+ * daemon opened; the connection stays.  Any other reply without its two fds
+ * is corrupt. */
 int sbi_open(sb_client_t *c, const char *topic, uint8_t role, const struct sb_topic_opts *create,
 	     uint32_t *handle, int *numa, int fds[SBP_MAX_FDS])
 {
@@ -427,7 +433,19 @@ int sbi_open(sb_client_t *c, const char *topic, uint8_t role, const struct sb_to
 		*handle = sbp_get_u32(&rd);
 		*numa = sbp_get_i32(&rd);
 		(void)sbp_get_u64(&rd); /* epoch */
-		if (rd.bad || fds[0] < 0 || fds[1] < 0) {
+		if (!rd.bad && (fds[0] == SBP_FD_DROPPED || fds[1] == SBP_FD_DROPPED)) {
+			/* The reply was whole, the stream is in step: only the
+			 * fds are lost.  Give the handle back and keep the
+			 * connection. */
+			struct rlimit rl = { 0 };
+
+			sbp_close_fds(fds);
+			(void)getrlimit(RLIMIT_NOFILE, &rl);
+			(void)xfer_locked(c, SBP_CLOSE, handle, sizeof(*handle), &rd, NULL);
+			rc = sbi_error(SB_EMFILE, "open %s: the kernel dropped the segment fds of shmbusd's reply: "
+				       "this process has no free file descriptor (RLIMIT_NOFILE %llu)", topic,
+				       (unsigned long long)rl.rlim_cur);
+		} else if (rd.bad || fds[0] < 0 || fds[1] < 0) {
 			sbp_close_fds(fds);
 			c->broken = true;
 			rc = sbi_error(SB_ECORRUPT, "OPEN reply without its two segment fds or a handle");

@@ -257,13 +257,21 @@ long sbp_recv_some(int sock, void *buf, size_t len, int fds[SBP_MAX_FDS], int fl
 			int fd;
 
 			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			while (fds && k < SBP_MAX_FDS && fds[k] >= 0)
+			while (fds && k < SBP_MAX_FDS && fds[k] != -1)
 				k++;
 			if (fds && k < SBP_MAX_FDS)
 				fds[k] = fd;
 			else
 				close(fd);
 		}
+	}
+	if (mh.msg_flags & MSG_CTRUNC) {
+		unsigned k = 0;
+
+		while (fds && k < SBP_MAX_FDS && fds[k] != -1)
+			k++;
+		if (fds && k < SBP_MAX_FDS)
+			fds[k] = SBP_FD_DROPPED;
 	}
 	return n;
 }

@@ -29,6 +29,7 @@
 #define SBP_REPLY      0x8000u
 #define SBP_NAME_MAX   64u  /* client names, including the NUL */
 #define SBP_MAX_FDS    2u   /* fds one message may carry */
+#define SBP_FD_DROPPED (-2) /* in an fds slot: the kernel dropped fds (MSG_CTRUNC) */
 
 enum sbp_type {
 	SBP_HELLO = 1,    /* str name -> u32 proto, u32 client_id, u64 daemon_pid, str server */
@@ -136,15 +137,18 @@ int sbp_reply(int sock, const struct sbp_hdr *req, int32_t status, const char *d
 	      const void *extra, uint32_t extra_len, const int *fds, unsigned nfds, int flags);
 
 /* Receive one whole message (blocking socket).  If fds is non-NULL, the
- * passed fds are stored in it in the order sent, -1 in the slots left over;
+ * passed fds are stored in it in the order sent, -1 in the slots left over
+ * (SBP_FD_DROPPED after the last one if the kernel dropped some, see below);
  * any fd beyond SBP_MAX_FDS, or any fd when fds is NULL, is closed.  On
  * failure no fd is left open.  Returns 0, SB_ECONN (EOF), SB_ECORRUPT,
  * SB_EVERSION or SB_EIO. */
 int sbp_recv(int sock, struct sbp_msg *m, int fds[SBP_MAX_FDS]);
 
 /* recvmsg() that stores received fds in the free (-1) slots of fds (when
- * non-NULL) and closes every other fd it receives.  Returns what recvmsg
- * returned; errno as set by it. */
+ * non-NULL) and closes every other fd it receives.  When the kernel could
+ * not pass every fd (MSG_CTRUNC: the receiver is out of descriptors, or sent
+ * more than fit), the next free slot is set to SBP_FD_DROPPED.  Returns what
+ * recvmsg returned; errno as set by it. */
 long sbp_recv_some(int sock, void *buf, size_t len, int fds[SBP_MAX_FDS], int flags);
 
 /* Close the fds sbp_recv stored (those >= 0) and set every slot to -1. */

@@ -34,6 +34,7 @@ const char *sb_strerror(int code)
 	case SB_ESTATE:        return "call out of sequence";
 	case SB_EIO:           return "system call failed";
 	case SB_ECONN:         return "connection to the daemon lost";
+	case SB_EMFILE:        return "out of file descriptors (RLIMIT_NOFILE)";
 	default:               return code < 0 ? strerror(-code) : "unknown result";
 	}
 }

@@ -207,6 +207,8 @@ static int code_of_errno(int err)
 	case EEXIST: return SB_EEXIST;
 	case EACCES:
 	case EPERM: return SB_EACCES;
+	case EMFILE:
+	case ENFILE: return SB_EMFILE;
 	default: return SB_EIO;
 	}
 }
@@ -565,7 +567,7 @@ int sb_seg_open_fd(int fd, int subs_fd, enum sb_seg_access access, struct sb_seg
 	seg->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	seg->subs_fd = fcntl(subs_fd, F_DUPFD_CLOEXEC, 0);
 	if (seg->fd < 0 || seg->subs_fd < 0) {
-		rc = sbi_error(SB_EIO, "dup segment fds: %s", strerror(errno));
+		rc = sbi_error(code_of_errno(errno), "dup segment fds: %s", strerror(errno));
 		goto fail;
 	}
 	seg->access = access;

@@ -38,6 +38,8 @@
 #define SB_ESTATE         (-EALREADY)   /* call out of sequence (e.g. commit without claim) */
 #define SB_EIO            (-EIO)        /* system call failed; the detail says which */
 #define SB_ECONN          (-ECONNRESET) /* daemon connection lost */
+#define SB_EMFILE         (-EMFILE)     /* out of file descriptors (RLIMIT_NOFILE): this
+                                         * process, or shmbusd (the detail says which) */
 
 /* Static description of a code (never NULL, never allocates). */
 const char *sb_strerror(int code);

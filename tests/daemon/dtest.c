@@ -285,6 +285,39 @@ bool dt_wait_eof(int fd)
 	return false;
 }
 
+/* Handles the daemon holds for the client named name (CLIENTS). */
+uint32_t dt_handles_of(const struct dt_daemon *d, const char *name)
+{
+	struct sbp_msg m;
+	struct sbp_rd r;
+	uint32_t n, found = UINT32_MAX;
+	int fd = dt_raw_connect(d->sock);
+
+	assert_true(fd >= 0);
+	assert_int_equal(dt_raw_hello(fd, "probe"), 0);
+	assert_int_equal(dt_raw_call(fd, SBP_CLIENTS, NULL, 0, &m), 0);
+	close(fd);
+	sbp_rd_init(&r, m.body, m.hdr.body_len);
+	(void)sbp_get_i32(&r); /* status */
+	n = sbp_get_u32(&r);
+	(void)sbp_get_u8(&r); /* truncated */
+	for (uint32_t i = 0; i < n && !r.bad; i++) {
+		char who[64];
+		uint32_t h;
+
+		(void)sbp_get_u32(&r); /* id */
+		(void)sbp_get_i32(&r); /* pid */
+		(void)sbp_get_u32(&r); /* uid */
+		(void)sbp_get_u32(&r); /* gid */
+		sbp_get_str(&r, who, sizeof(who));
+		h = sbp_get_u32(&r);
+		if (!r.bad && strcmp(who, name) == 0)
+			found = h;
+	}
+	assert_false(r.bad);
+	return found;
+}
+
 uint64_t dt_stat(const struct dt_daemon *d, const char *topic, const char *key)
 {
 	uint8_t body[80];

@@ -71,6 +71,9 @@ int dt_raw_open(int fd, const char *topic, uint8_t role, uint32_t *handle, int f
  * Returns true on EOF. */
 bool dt_wait_eof(int fd);
 
+/* Handles the daemon holds for the client named name (CLIENTS), or
+ * UINT32_MAX if no client has that name. */
+uint32_t dt_handles_of(const struct dt_daemon *d, const char *name);
 /* A STATS counter of the daemon (topic NULL) or a topic; UINT64_MAX if absent. */
 uint64_t dt_stat(const struct dt_daemon *d, const char *topic, const char *key);
 /* Poll dt_stat until it reaches at least want (bounded); returns the value. */

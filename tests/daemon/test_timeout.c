@@ -13,39 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Handles the daemon holds for the client named name (CLIENTS). */
-static uint32_t handles_of(const struct dt_daemon *d, const char *name)
-{
-	struct sbp_msg m;
-	struct sbp_rd r;
-	uint32_t n, found = UINT32_MAX;
-	int fd = dt_raw_connect(d->sock);
-
-	assert_true(fd >= 0);
-	assert_int_equal(dt_raw_hello(fd, "probe"), 0);
-	assert_int_equal(dt_raw_call(fd, SBP_CLIENTS, NULL, 0, &m), 0);
-	close(fd);
-	sbp_rd_init(&r, m.body, m.hdr.body_len);
-	(void)sbp_get_i32(&r); /* status */
-	n = sbp_get_u32(&r);
-	(void)sbp_get_u8(&r); /* truncated */
-	for (uint32_t i = 0; i < n && !r.bad; i++) {
-		char who[64];
-		uint32_t h;
-
-		(void)sbp_get_u32(&r); /* id */
-		(void)sbp_get_i32(&r); /* pid */
-		(void)sbp_get_u32(&r); /* uid */
-		(void)sbp_get_u32(&r); /* gid */
-		sbp_get_str(&r, who, sizeof(who));
-		h = sbp_get_u32(&r);
-		if (!r.bad && strcmp(who, name) == 0)
-			found = h;
-	}
-	assert_false(r.bad);
-	return found;
-}
-
 static void test_timeout_stopped_daemon_keeps_the_lease(void **state)
 {
 	struct sb_sub_opts so = { SB_TETHERED, SB_FROM_LATEST, SB_SPIN };
@@ -62,7 +29,7 @@ static void test_timeout_stopped_daemon_keeps_the_lease(void **state)
 	assert_non_null(c);
 	s = sb_sub_open(c, "held", &so);
 	assert_non_null(s);
-	assert_int_equal(handles_of(&d, "patient"), 1);
+	assert_int_equal(dt_handles_of(&d, "patient"), 1);
 
 	dt_daemon_freeze(&d);
 	p = sb_pub_open(c, "late", NULL);
@@ -81,7 +48,7 @@ static void test_timeout_stopped_daemon_keeps_the_lease(void **state)
 	 * CLOSE is answered by the time the next call's reply is read). */
 	assert_int_equal(dt_stat(&d, NULL, "sub_slots_released"), 0);
 	sb_pub_close(p); /* its DETACHED and CLOSE follow the late CLOSE */
-	assert_int_equal(handles_of(&d, "patient"), 1);
+	assert_int_equal(dt_handles_of(&d, "patient"), 1);
 	sb_sub_close(s);
 	sb_disconnect(c);
 	dt_daemon_stop(&d);
