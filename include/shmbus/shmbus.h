@@ -74,7 +74,9 @@ struct sb_client_opts {
 #define SB_TIMEOUT_NONE UINT32_MAX
 
 /* Connect to shmbusd.  opts may be NULL.  Returns NULL and sets errno
- * (ENOENT: no daemon at the socket path; EPROTO: version mismatch).
+ * (ENOENT: no daemon at the socket path; EPROTO: version mismatch; EMFILE:
+ * no fd left here; ECONNRESET: also when shmbusd refused the connection,
+ * at max_clients or out of fds).
  *
  * Unless SB_CLIENT_NO_WATCHER, a lease watcher thread ("sb-lease") sleeps in
  * poll() on the connection; when shmbusd goes away it reconnects as soon as
@@ -130,7 +132,8 @@ struct sb_pub_opts {
  * Returns NULL and sets errno: ENOENT, EACCES, EBUSY (exclusive conflict),
  * ENOSPC (no publisher slot), EALREADY (exclusive open while a dead
  * publisher's claim awaits the daemon's repair: retry after its grace
- * period), ECONNRESET, EINVAL. */
+ * period), ECONNRESET, EINVAL, EMFILE (this process or shmbusd is out of
+ * file descriptors; sb_last_error() says which). */
 sb_pub_t *sb_pub_open(sb_client_t *client, const char *topic, const struct sb_pub_opts *opts);
 void sb_pub_close(sb_pub_t *pub);
 
@@ -196,7 +199,8 @@ struct sb_msg {
 };
 
 /* Open a subscriber.  opts may be NULL (tethered, from latest, spin).
- * Returns NULL and sets errno: ENOENT, EACCES, ENOSPC, ECONNRESET, EINVAL. */
+ * Returns NULL and sets errno: ENOENT, EACCES, ENOSPC, ECONNRESET, EINVAL,
+ * EMFILE (as for sb_pub_open). */
 sb_sub_t *sb_sub_open(sb_client_t *client, const char *topic, const struct sb_sub_opts *opts);
 void sb_sub_close(sb_sub_t *sub);
 
