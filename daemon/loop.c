@@ -184,7 +184,7 @@ static void listen_events(struct sbd *d, uint32_t events)
  * and the client would wait for its HELLO reply until its timeout.  Give up
  * the reserve fd, accept the connection and close it at once (the client
  * sees EOF: SB_ECONN), then take the reserve back.  Without a reserve, stop
- * polling the socket until descriptors are freed (sbd_fds_freed). */
+ * polling the socket until descriptors are freed (fds_freed). */
 static bool refuse_without_fds(struct sbd *d)
 {
 	int fd;
@@ -207,7 +207,11 @@ static bool refuse_without_fds(struct sbd *d)
 	return fd >= 0;
 }
 
-void sbd_fds_freed(struct sbd *d)
+/* Descriptors may have been freed (sessions closed, topics deleted): take
+ * the reserve fd back and resume accepting if that had stopped.  Run at the
+ * end of every cycle; a no-op while the reserve is held (listening is only
+ * ever paused without it). */
+static void fds_freed(struct sbd *d)
 {
 	if (d->reserve_fd < 0)
 		d->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -325,8 +329,7 @@ int sbd_agent_do_work(struct sbd *d, int timeout_ms)
 		if (s->dead)
 			sbd_session_close(d, s, true);
 	}
-	if (d->reserve_fd < 0 || d->listen_paused)
-		sbd_fds_freed(d); /* closed sessions and deleted topics free fds */
+	fds_freed(d);
 	sbd_timers_rearm(d);
 	return n;
 }

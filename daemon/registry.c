@@ -224,8 +224,8 @@ static int open_readonly(struct sbd_topic *t)
 
 	t->ro_fd = open(t->seg.path, O_RDONLY | O_CLOEXEC);
 	if (t->ro_fd < 0)
-		return sbi_error(errno == EMFILE || errno == ENFILE ? SB_EMFILE : SB_EIO,
-				 "topic %s: open %s read-only: %s", t->name, t->seg.path, strerror(errno));
+		return sbi_error(sbi_io_code(errno), "topic %s: open %s read-only: %s", t->name, t->seg.path,
+				 strerror(errno));
 	if (fstat(t->ro_fd, &a) != 0 || fstat(t->seg.fd, &b) != 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino)
 		return sbi_error(SB_EIO, "topic %s: %s was replaced while it was being opened", t->name, t->seg.path);
 	return SB_OK;

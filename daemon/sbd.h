@@ -215,9 +215,6 @@ int sbd_loop_init(struct sbd *d);
 int sbd_agent_do_work(struct sbd *d, int timeout_ms);
 void sbd_loop_fini(struct sbd *d);
 void sbd_timers_rearm(struct sbd *d);
-/* Descriptors may have been freed: take the reserve fd back and resume
- * accepting if that had stopped (called at the end of every cycle). */
-void sbd_fds_freed(struct sbd *d);
 
 /* session.c */
 struct sbd_session *sbd_session_new(struct sbd *d, int fd);

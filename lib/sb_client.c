@@ -193,8 +193,7 @@ static int connect_hello_locked(sb_client_t *c)
 	sbi_watch_kick(c); /* the watcher must not sleep on the old descriptor */
 	if (c->fd < 0) {
 		c->broken = true;
-		return sbi_error(errno == EMFILE || errno == ENFILE ? SB_EMFILE : SB_EIO, "socket: %s",
-				 strerror(errno));
+		return sbi_error(sbi_io_code(errno), "socket: %s", strerror(errno));
 	}
 	if (c->timeout_ms != SB_TIMEOUT_NONE) {
 		/* Bounds connect (a full backlog), sends, and a message that

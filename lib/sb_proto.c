@@ -231,6 +231,16 @@ int sbp_reply(int sock, const struct sbp_hdr *req, int32_t status, const char *d
 	return sbp_send(sock, (uint16_t)(req->type | SBP_REPLY), req->req_id, body, w.len, fds, nfds, flags);
 }
 
+/* The first free (-1) slot of fds, or SBP_MAX_FDS if none (or no fds). */
+static unsigned free_slot(const int fds[SBP_MAX_FDS])
+{
+	unsigned k = 0;
+
+	while (fds && k < SBP_MAX_FDS && fds[k] != -1)
+		k++;
+	return fds ? k : SBP_MAX_FDS;
+}
+
 long sbp_recv_some(int sock, void *buf, size_t len, int fds[SBP_MAX_FDS], int flags)
 {
 	union {
@@ -253,24 +263,20 @@ long sbp_recv_some(int sock, void *buf, size_t len, int fds[SBP_MAX_FDS], int fl
 			continue;
 		nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 		for (size_t i = 0; i < nfd; i++) {
-			unsigned k = 0;
+			unsigned k = free_slot(fds);
 			int fd;
 
 			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			while (fds && k < SBP_MAX_FDS && fds[k] != -1)
-				k++;
-			if (fds && k < SBP_MAX_FDS)
+			if (k < SBP_MAX_FDS)
 				fds[k] = fd;
 			else
 				close(fd);
 		}
 	}
 	if (mh.msg_flags & MSG_CTRUNC) {
-		unsigned k = 0;
+		unsigned k = free_slot(fds);
 
-		while (fds && k < SBP_MAX_FDS && fds[k] != -1)
-			k++;
-		if (fds && k < SBP_MAX_FDS)
+		if (k < SBP_MAX_FDS)
 			fds[k] = SBP_FD_DROPPED;
 	}
 	return n;

@@ -39,6 +39,11 @@ const char *sb_strerror(int code)
 	}
 }
 
+int sbi_io_code(int err)
+{
+	return err == EMFILE || err == ENFILE ? SB_EMFILE : SB_EIO;
+}
+
 const char *sb_last_error(void)
 {
 	return last_error;

@@ -27,4 +27,9 @@
 /* Internal: record a detail message and return code (printf-style). */
 int sbi_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Internal: the code of a failed call that made a descriptor: SB_EMFILE
+ * when the process or the system is out of them (EMFILE, ENFILE), else
+ * SB_EIO. */
+int sbi_io_code(int err);
+
 #endif /* SB_ERROR_H */

@@ -207,9 +207,7 @@ static int code_of_errno(int err)
 	case EEXIST: return SB_EEXIST;
 	case EACCES:
 	case EPERM: return SB_EACCES;
-	case EMFILE:
-	case ENFILE: return SB_EMFILE;
-	default: return SB_EIO;
+	default: return sbi_io_code(err);
 	}
 }
 

@@ -65,6 +65,8 @@ static int raw_create(int fd, const char *name, struct sbp_msg *m)
 	return dt_raw_call(fd, SBP_CREATE, body, w.len, m);
 }
 
+/* A daemon counter over an existing connection: dt_stat connects anew,
+ * which a daemon out of descriptors refuses. */
 static uint64_t raw_stat(int fd, const char *key)
 {
 	struct sbp_msg m;
